@@ -1,0 +1,281 @@
+//! Daemon startup and supervision: config from etcd, external interface, backend device, our
+//! lease, subnet.env, then the long-running tasks (watch, reconcile, lease keeper, iptables,
+//! status and health servers). SIGTERM/SIGINT leave devices, routes and rules in place.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use flannel_iptables as ipt;
+use ipnet::Ipv4Net;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::backend::{Backend, Device, External};
+use crate::config::{self, BackendConfig, NetworkConfig};
+use crate::flags::Flags;
+use crate::iface::{self, IfaceOpts, RouteHints};
+use crate::keeper;
+use crate::lease::{LeaseAttrs, VxlanLeaseData};
+use crate::netlink::{Netlink, VxlanSpec};
+use crate::reconcile;
+use crate::registry::{EtcdOptions, Registry};
+use crate::server;
+use crate::state::Shared;
+use crate::subnet_env::{self, SubnetEnv};
+use crate::watch::{self, Watcher};
+
+fn etcd_options(f: &Flags) -> EtcdOptions {
+    EtcdOptions {
+        endpoints: f.etcd_endpoints.clone(),
+        prefix: f.etcd_prefix.clone(),
+        keyfile: f.etcd_keyfile.clone(),
+        certfile: f.etcd_certfile.clone(),
+        cafile: f.etcd_cafile.clone(),
+        username: f.etcd_username.clone(),
+        password: f.etcd_password.clone(),
+    }
+}
+
+/// Read `<prefix>/config`, retrying every second while it is missing or etcd is unreachable.
+async fn network_config(registry: &mut Registry) -> anyhow::Result<NetworkConfig> {
+    let key = registry.config_key();
+    loop {
+        match registry.get_config().await {
+            Ok(Some(text)) => {
+                return config::parse(&text).with_context(|| format!("invalid network config at {key}"));
+            }
+            Ok(None) => error!(
+                "network config not found at etcd key {key}; create it, e.g.: etcdctl put {key} '{{\"Network\":\"10.244.0.0/16\",\"Backend\":{{\"Type\":\"vxlan\"}}}}' (retrying every second)"
+            ),
+            Err(e) => warn!("reading the network config at {key} failed: {e} (retrying every second)"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+async fn external(nl: &Netlink, f: &Flags) -> anyhow::Result<(External, std::net::Ipv4Addr)> {
+    let links = nl.links().await?;
+    let hints = RouteHints {
+        default_ifindex: nl.default_route_ifindex().await?,
+        can_reach_ifindex: match f.iface_can_reach {
+            Some(ip) => nl.route_get(ip).await?,
+            None => None,
+        },
+    };
+    let opts = IfaceOpts {
+        ifaces: f.iface.clone(),
+        regexes: f.iface_regex.clone(),
+        can_reach: f.iface_can_reach,
+    };
+    let chosen = iface::select(&links, &opts, hints)?;
+    let ext = External {
+        dev: Device {
+            index: chosen.link.index,
+            name: chosen.link.name.clone(),
+        },
+        addrs: chosen.link.addrs.clone(),
+        mtu: chosen.link.mtu,
+    };
+    info!(iface = %ext.dev.name, addr = %chosen.addr, mtu = ext.mtu, "using external interface");
+    Ok((ext, chosen.addr))
+}
+
+async fn setup_backend(
+    nl: &Netlink,
+    cfg: &NetworkConfig,
+    ext: External,
+    public_ip: std::net::Ipv4Addr,
+) -> anyhow::Result<Backend> {
+    Ok(match &cfg.backend {
+        BackendConfig::Vxlan(vx) => {
+            let mtu = if vx.mtu > 0 { vx.mtu } else { ext.mtu.saturating_sub(50) };
+            let spec = VxlanSpec {
+                name: format!("flannel.{}", vx.vni),
+                vni: vx.vni,
+                local: public_ip,
+                underlay_index: ext.dev.index,
+                port: vx.port,
+                learning: vx.learning,
+                gbp: vx.gbp,
+                mtu,
+                mac: None,
+            };
+            let link = nl
+                .ensure_vxlan(&spec)
+                .await
+                .with_context(|| format!("creating vxlan device {}", spec.name))?;
+            let mac = link
+                .mac
+                .with_context(|| format!("vxlan device {} has no MAC address", link.name))?;
+            Backend::Vxlan {
+                cfg: vx.clone(),
+                dev: Device {
+                    index: link.index,
+                    name: link.name,
+                },
+                mac,
+                ext,
+            }
+        }
+        BackendConfig::HostGw => {
+            if !ext.addrs.iter().any(|a| a.addr() == public_ip) {
+                bail!(
+                    "host-gw backend: public IP {public_ip} is not an address of interface {} (host-gw cannot work behind NAT)",
+                    ext.dev.name
+                );
+            }
+            Backend::HostGw { ext }
+        }
+        BackendConfig::Alloc => Backend::Alloc,
+        BackendConfig::Udp { .. } => bail!(
+            "the udp backend is not available in this build yet; use \"Backend\":{{\"Type\":\"vxlan\"}} or host-gw"
+        ),
+    })
+}
+
+fn lease_attrs(backend: &Backend, cfg: &NetworkConfig, public_ip: std::net::Ipv4Addr) -> LeaseAttrs {
+    let backend_data = match (backend, &cfg.backend) {
+        (Backend::Vxlan { .. }, BackendConfig::Vxlan(vx)) => backend.vtep_mac().map(|mac| {
+            VxlanLeaseData {
+                vni: vx.vni,
+                vtep_mac: mac,
+            }
+            .to_raw()
+        }),
+        _ => None,
+    };
+    LeaseAttrs {
+        public_ip,
+        public_ipv6: None,
+        backend_type: backend.lease_type().to_string(),
+        backend_data,
+        backend_v6_data: None,
+    }
+}
+
+/// The iptables keeper: ensure our rules every `resync` seconds (blocking commands, own thread).
+fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>) {
+    let iptables = ipt::Iptables::new();
+    let mut sets = Vec::new();
+    if f.ip_masq {
+        let fully = !f.ip_masq_fully_random_disable && iptables.random_fully_supported();
+        sets.push(ipt::flannel::masq_rules(network, subnet, fully));
+    }
+    if f.iptables_forward_rules {
+        sets.push(ipt::flannel::forward_rules(network));
+    }
+    let resync = Duration::from_secs(f.iptables_resync);
+    std::thread::spawn(move || loop {
+        let mut ok = true;
+        for set in &sets {
+            match ipt::ensure(&iptables, set) {
+                Ok(true) => info!(table = set.table.name(), "iptables rules (re)installed"),
+                Ok(false) => {}
+                Err(e) => {
+                    ok = false;
+                    warn!(table = set.table.name(), "installing iptables rules failed: {e}");
+                }
+            }
+        }
+        if ok {
+            shared.rules_ready.store(true, Ordering::Relaxed);
+        }
+        std::thread::sleep(resync);
+    });
+}
+
+pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<()> {
+    if f.kube_subnet_mgr {
+        bail!("--kube-subnet-mgr is not supported by this build yet; run flanneld against etcd (--etcd-endpoints)");
+    }
+    if f.ip_blackhole_route {
+        warn!("--ip-blackhole-route is not supported by this build yet; ignoring it");
+    }
+    let mut registry = Registry::connect(&etcd_options(&f)).await?;
+    let cfg = network_config(&mut registry).await?;
+    if cfg.backend_defaulted {
+        warn!("network config has no Backend; using upstream's default (udp). vxlan is recommended: add \"Backend\":{{\"Type\":\"vxlan\"}}");
+    }
+    info!(network = %cfg.network, backend = cfg.backend.type_name(), "network config loaded");
+
+    let nl = Netlink::connect()?;
+    let (ext, iface_addr) = external(&nl, &f).await?;
+    let public_ip = f.public_ip.unwrap_or(iface_addr);
+    let backend = setup_backend(&nl, &cfg, ext, public_ip).await?;
+    let attrs = lease_attrs(&backend, &cfg, public_ip);
+
+    let previous = std::fs::read_to_string(&f.subnet_file)
+        .ok()
+        .and_then(|t| subnet_env::previous_subnet(&t));
+    let own = keeper::acquire(&mut registry, &cfg, &attrs, previous).await?;
+    let subnet = own.subnet;
+    info!(%subnet, %public_ip, "lease acquired");
+
+    if let Some(dev) = backend.overlay_dev() {
+        let addr = Ipv4Net::new(subnet.network(), 32)?;
+        nl.ensure_only_addr(dev.index, addr)
+            .await
+            .with_context(|| format!("configuring {addr} on {}", dev.name))?;
+    }
+    let env = SubnetEnv {
+        network: cfg.network,
+        subnet,
+        ipv6: None,
+        mtu: backend.mtu(),
+        ipmasq: f.ip_masq,
+    };
+    subnet_env::write_atomic(&f.subnet_file, &subnet_env::render(&env))
+        .with_context(|| format!("writing {}", f.subnet_file.display()))?;
+    info!(file = %f.subnet_file.display(), "subnet file written");
+
+    let shared = Shared::new(cfg.network, backend, own);
+    spawn_rules(&f, cfg.network, subnet, shared.clone());
+
+    let (own_tx, own_rx) = mpsc::channel(8);
+    let (expiry_tx, expiry_rx) = mpsc::unbounded_channel();
+    let status = server::bind_status(&status_socket)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(
+        Watcher {
+            registry: registry.clone(),
+            shared: shared.clone(),
+            own_tx,
+            expiry_tx,
+        }
+        .run(),
+    );
+    tasks.spawn(watch::expiry_task(registry.clone(), shared.clone(), expiry_rx));
+    tasks.spawn(reconcile::run(
+        Netlink::connect()?,
+        shared.clone(),
+        Duration::from_secs(f.reconcile_interval),
+    ));
+    tasks.spawn(server::serve_status(status, nl, shared.clone()));
+    if f.healthz_port != 0 {
+        let addr = SocketAddr::new(f.healthz_ip, f.healthz_port);
+        let s = shared.clone();
+        tasks.spawn(async move {
+            if let Err(e) = server::serve_health(addr, s).await {
+                error!("{e:#}");
+            }
+        });
+    }
+    let margin = Duration::from_secs(u64::from(f.subnet_lease_renew_margin) * 60);
+    let keeper = keeper::run(registry, shared.clone(), margin, own_rx);
+    tokio::pin!(keeper);
+
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let result = tokio::select! {
+        _ = term.recv() => { info!("SIGTERM: exiting, leaving devices, routes and rules in place"); Ok(()) }
+        _ = int.recv() => { info!("SIGINT: exiting, leaving devices, routes and rules in place"); Ok(()) }
+        e = &mut keeper => Err(e),
+    };
+    let _ = std::fs::remove_file(&status_socket);
+    tasks.abort_all();
+    result
+}

@@ -1,0 +1,117 @@
+//! Reconciling the kernel with the lease set: read what the kernel has (the part we own),
+//! compute the desired state from the leases, apply the difference. Runs on every lease change
+//! and every `--reconcile-interval` seconds, so missed events and restarts converge.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, info_span, warn, Instrument};
+
+use crate::backend::{self, Backend, Changes, KernelState};
+use crate::netlink::{Netlink, NetlinkError};
+use crate::state::Shared;
+
+/// The kernel entries we own, plus device names for display.
+pub async fn read_owned(
+    nl: &Netlink,
+    shared: &Shared,
+) -> Result<(KernelState, BTreeMap<u32, String>), NetlinkError> {
+    let own = shared.own_subnet();
+    let b = &shared.backend;
+    let mut state = KernelState {
+        routes: nl
+            .routes()
+            .await?
+            .into_iter()
+            .filter(|r| b.owns_route(r, shared.network, own))
+            .collect(),
+        ..Default::default()
+    };
+    if let Some(dev) = b.overlay_dev() {
+        state.neighbours = nl.neighbours(dev.index).await?.into_iter().collect();
+        state.fdb = nl.fdb(dev.index).await?.into_iter().collect();
+    }
+    let names = nl
+        .links()
+        .await?
+        .into_iter()
+        .map(|l| (l.index, l.name))
+        .collect();
+    Ok((state, names))
+}
+
+/// Apply changes: removals first (routes before neighbours and FDB), then additions
+/// (neighbours and FDB before routes, so the kernel never ARPs for a VTEP). Returns the number
+/// of failed operations.
+pub async fn apply(nl: &Netlink, changes: &Changes) -> usize {
+    let mut failed = 0;
+    let mut check = |what: &str, subject: String, r: Result<(), NetlinkError>| {
+        if let Err(e) = r {
+            failed += 1;
+            warn!(%subject, "{what} failed: {e}");
+        } else {
+            debug!(%subject, "{what}");
+        }
+    };
+    for r in &changes.remove.routes {
+        check("remove route", r.dst.to_string(), nl.del_route(r).await);
+    }
+    for n in &changes.remove.neighbours {
+        check("remove neighbour", n.ip.to_string(), nl.del_neighbour(n).await);
+    }
+    for f in &changes.remove.fdb {
+        check("remove fdb", f.dst.to_string(), nl.del_fdb(f).await);
+    }
+    for n in &changes.add.neighbours {
+        check("add neighbour", n.ip.to_string(), nl.replace_neighbour(n).await);
+    }
+    for f in &changes.add.fdb {
+        check("add fdb", f.dst.to_string(), nl.replace_fdb(f).await);
+    }
+    for r in &changes.add.routes {
+        check("add route", r.dst.to_string(), nl.replace_route(r).await);
+    }
+    failed
+}
+
+/// One pass: desired vs actual, apply.
+pub async fn reconcile_once(nl: &Netlink, shared: &Shared) -> Result<(usize, usize), NetlinkError> {
+    let desired = {
+        let t = shared.table();
+        backend::desired(&shared.backend, t.peers.values())
+    };
+    let (actual, _) = read_owned(nl, shared).await?;
+    let changes = backend::diff(&desired, &actual);
+    if changes.is_empty() {
+        return Ok((0, 0));
+    }
+    let failed = apply(nl, &changes).await;
+    Ok((changes.add.len() + changes.remove.len(), failed))
+}
+
+/// The reconciler task.
+pub async fn run(nl: Netlink, shared: Arc<Shared>, interval: Duration) {
+    if matches!(shared.backend, Backend::Alloc) {
+        shared.kernel_ready.store(true, Ordering::Relaxed);
+        return;
+    }
+    loop {
+        let start = Instant::now();
+        match reconcile_once(&nl, &shared)
+            .instrument(info_span!("reconcile"))
+            .await
+        {
+            Ok((0, _)) => {}
+            Ok((n, 0)) => info!(changes = n, elapsed_ms = start.elapsed().as_millis() as u64, "kernel reconciled"),
+            Ok((n, failed)) => warn!(changes = n, failed, "kernel reconciled with failures; retrying next pass"),
+            Err(e) => warn!("reading kernel state failed: {e}"),
+        }
+        shared.kernel_ready.store(true, Ordering::Relaxed);
+        tokio::select! {
+            _ = shared.changed.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}

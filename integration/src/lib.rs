@@ -1,0 +1,27 @@
+//! Namespace lab harness for the flannel-rs integration tests.
+//!
+//! A [`Lab`] builds an isolated topology out of Linux network namespaces (an
+//! underlay "fabric" with a router, an external host, N nodes and pods on the
+//! nodes' `cni0` bridges), runs etcd and the daemons under test inside it and
+//! tears everything down on drop. Nothing is configured in the root network
+//! namespace. The tests need root (see [`require_root`]).
+//!
+//! Modules: `lab` (topology, etcd, processes and probes as seen by tests),
+//! `procs` (tracked child processes and their logs), `netns` (listing and
+//! deleting namespaces by prefix, used by `Drop` and `lab-cleanup`),
+//! `prereq` (root check, locating workspace binaries), `cmd` (running
+//! external commands with useful errors).
+
+mod cmd;
+mod lab;
+mod netns;
+mod prereq;
+mod procs;
+
+pub use lab::{
+    Lab, LabOptions, ETCD_ENDPOINT, EXT_GATEWAY, EXT_IP, FABRIC_IP, FABRIC_IP2, MAX_NODES,
+    POD_NETWORK,
+};
+pub use netns::{cleanup, cleanup_dirs, list_namespaces, namespace_pids, PREFIX_ROOT};
+pub use prereq::{require_root, try_workspace_bin, workspace_bin};
+pub use procs::ProcId;

@@ -1,0 +1,161 @@
+//! Processes a lab starts inside its namespaces: spawning them with
+//! `ip netns exec` (which execs the program, so the child pid *is* the
+//! program), sending output to a per-process log file, signalling and reaping
+//! them, and killing whatever is left when the lab is dropped.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long [`Procs::signal_and_wait`] waits for a process to exit.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Handle of a process started by [`crate::Lab::spawn`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcId(usize);
+
+pub(crate) struct Tracked {
+    pub(crate) name: String,
+    child: Child,
+    status: Option<ExitStatus>,
+}
+
+impl Tracked {
+    /// Exit status if the process has exited (reaping it if needed).
+    fn poll(&mut self) -> Result<Option<ExitStatus>> {
+        if self.status.is_none() {
+            self.status = self
+                .child
+                .try_wait()
+                .with_context(|| format!("waiting for process {}", self.name))?;
+        }
+        Ok(self.status)
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Procs {
+    list: Vec<Tracked>,
+}
+
+impl Procs {
+    pub(crate) fn spawn(
+        &mut self,
+        ns: &str,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        log_path: &Path,
+    ) -> Result<ProcId> {
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .with_context(|| format!("opening log {}", log_path.display()))?;
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default();
+        writeln!(
+            log,
+            "=== lab: started at {secs:.3} in netns {ns}: {}",
+            crate::cmd::display(&program.to_string_lossy(), args)
+        )?;
+        let stderr = log.try_clone()?;
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(program)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr)
+            .spawn()
+            .with_context(|| {
+                format!("spawning {name}: ip netns exec {ns} {}", program.display())
+            })?;
+        self.list.push(Tracked {
+            name: name.to_string(),
+            child,
+            status: None,
+        });
+        Ok(ProcId(self.list.len() - 1))
+    }
+
+    fn get(&mut self, id: ProcId) -> Result<&mut Tracked> {
+        self.list
+            .get_mut(id.0)
+            .ok_or_else(|| anyhow!("unknown process id {id:?}"))
+    }
+
+    pub(crate) fn pid(&mut self, id: ProcId) -> Option<u32> {
+        let t = self.get(id).ok()?;
+        match t.poll() {
+            Ok(None) => Some(t.child.id()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn status(&mut self, id: ProcId) -> Result<Option<ExitStatus>> {
+        self.get(id)?.poll()
+    }
+
+    /// True if a process with this name is still running.
+    pub(crate) fn running_named(&mut self, name: &str) -> bool {
+        self.list
+            .iter_mut()
+            .any(|t| t.name == name && matches!(t.poll(), Ok(None)))
+    }
+
+    /// Sends `signal` and waits for the process to exit. If it is still
+    /// running after [`EXIT_TIMEOUT`] it is SIGKILLed and an error returned.
+    /// A process that had already exited before the signal is an error too
+    /// (it usually means it crashed; see its log).
+    pub(crate) fn signal_and_wait(&mut self, id: ProcId, signal: i32) -> Result<ExitStatus> {
+        let t = self.get(id)?;
+        if let Some(st) = t.poll()? {
+            bail!("process {} had already exited ({st})", t.name);
+        }
+        let pid = libc::pid_t::try_from(t.child.id())?;
+        // SAFETY: kill(2) on our own, not yet reaped, child.
+        if unsafe { libc::kill(pid, signal) } != 0 {
+            bail!(
+                "kill({pid}, {signal}) for {}: {}",
+                t.name,
+                std::io::Error::last_os_error()
+            );
+        }
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        loop {
+            if let Some(st) = t.poll()? {
+                return Ok(st);
+            }
+            if Instant::now() >= deadline {
+                let _ = t.child.kill();
+                let st = t.child.wait()?;
+                t.status = Some(st);
+                bail!(
+                    "process {} did not exit within {EXIT_TIMEOUT:?} after signal {signal}; SIGKILLed",
+                    t.name
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILLs and reaps every process still running.
+    pub(crate) fn kill_all(&mut self) {
+        for t in &mut self.list {
+            if matches!(t.poll(), Ok(None)) {
+                let _ = t.child.kill();
+                if let Ok(st) = t.child.wait() {
+                    t.status = Some(st);
+                }
+            }
+        }
+    }
+}
