@@ -1,5 +1,6 @@
 //! The `flanneld` binary: flag parsing, logging, and either the daemon or `flanneld routes`.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -50,6 +51,7 @@ fn daemon(cli: Cli) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

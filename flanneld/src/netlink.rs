@@ -21,8 +21,8 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
@@ -237,9 +237,7 @@ impl Netlink {
                 }
                 Ok(None) => break,
                 Err(e) if errno_of(&e) == Some(ENODEV) => return Ok(None),
-                Err(e) => {
-                    return Err(NetlinkError::kernel("get", format!("link #{index}"), e))
-                }
+                Err(e) => return Err(NetlinkError::kernel("get", format!("link #{index}"), e)),
             }
         }
         match found {
@@ -280,18 +278,13 @@ impl Netlink {
             .collect())
     }
 
-    async fn set_link(
-        &self,
-        index: u32,
-        what: &str,
-        msg: LinkMessage,
-    ) -> Result<(), NetlinkError> {
+    async fn set_link(&self, what: String, msg: LinkMessage) -> Result<(), NetlinkError> {
         self.handle
             .link()
             .set(msg)
             .execute()
             .await
-            .map_err(|e| NetlinkError::kernel("set", format!("{what} on link #{index}"), e))
+            .map_err(|e| NetlinkError::kernel("set", what, e))
     }
 
     // --------------------------------------------------------------- routes
@@ -380,7 +373,12 @@ impl Netlink {
     /// IPv4 unicast routes of the main table with a single oif (multipath
     /// routes are skipped), with their onlink flag.
     pub async fn routes(&self) -> Result<Vec<Route>, NetlinkError> {
-        Ok(self.route_msgs().await?.iter().filter_map(route_from_msg).collect())
+        Ok(self
+            .route_msgs()
+            .await?
+            .iter()
+            .filter_map(route_from_msg)
+            .collect())
     }
 
     /// `ip route replace DST [via GW] dev OIF [onlink]` in the main table,
@@ -442,13 +440,9 @@ impl Netlink {
         req.message_mut()
             .attributes
             .push(NeighbourAttribute::IfIndex(ifindex));
-        let msgs: Vec<NeighbourMessage> = req
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| {
-                NetlinkError::kernel("list", format!("IPv4 neighbours of link #{ifindex}"), e)
-            })?;
+        let msgs: Vec<NeighbourMessage> = req.execute().try_collect().await.map_err(|e| {
+            NetlinkError::kernel("list", format!("IPv4 neighbours of link #{ifindex}"), e)
+        })?;
         Ok(msgs
             .iter()
             .filter(|m| m.header.ifindex == ifindex)
@@ -475,7 +469,9 @@ impl Netlink {
         msg.header.family = AddressFamily::Inet;
         msg.header.ifindex = n.ifindex;
         msg.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(n.ip)));
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                n.ip,
+            )));
         match self.handle.neighbours().del(msg).execute().await {
             Err(e) if matches!(errno_of(&e), Some(ENOENT | ENODEV)) => Ok(()),
             res => res.map_err(|e| NetlinkError::kernel("delete", neighbour_desc(n), e)),
@@ -528,7 +524,9 @@ impl Netlink {
         msg.attributes
             .push(NeighbourAttribute::LinkLayerAddress(f.mac.to_vec()));
         msg.attributes
-            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(f.dst)));
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                f.dst,
+            )));
         match self.handle.neighbours().del(msg).execute().await {
             Err(e) if matches!(errno_of(&e), Some(ENOENT | ENODEV)) => Ok(()),
             res => res.map_err(|e| NetlinkError::kernel("delete", fdb_desc(f), e)),
@@ -579,21 +577,24 @@ impl Netlink {
         };
 
         let mut b = LinkUnspec::new_with_index(index).up();
+        let mut what = format!("up on vxlan device {} (#{index})", spec.name);
         if spec.mtu != 0 {
             b = b.mtu(spec.mtu);
+            what = format!("mtu {} + {what}", spec.mtu);
         }
         if let Some(mac) = set_mac {
             b = b.address(mac.to_vec());
+            what = format!("address {} + {what}", format_mac(&mac));
         }
-        self.set_link(index, "mtu/mac/up", b.build())
-            .await
-            .map_err(|e| with_object(e, object()))?;
+        self.set_link(what, b.build()).await?;
 
-        self.link_by_index(index).await?.ok_or_else(|| NetlinkError::Unexpected {
-            op: "get",
-            object: object(),
-            reason: format!("link #{index} vanished right after configuring it"),
-        })
+        self.link_by_index(index)
+            .await?
+            .ok_or_else(|| NetlinkError::Unexpected {
+                op: "get",
+                object: object(),
+                reason: format!("link #{index} vanished right after configuring it"),
+            })
     }
 
     async fn create_vxlan(&self, spec: &VxlanSpec) -> Result<u32, NetlinkError> {
@@ -635,6 +636,7 @@ impl Netlink {
     /// remove others), link up.
     pub async fn ensure_only_addr(&self, ifindex: u32, addr: Ipv4Net) -> Result<(), NetlinkError> {
         let mut present = false;
+        let mut deleted = false;
         // Delete the others first: deleting a primary address after adding a
         // secondary in the same subnet would take the secondary with it.
         for m in self.ipv4_addr_msgs().await? {
@@ -646,7 +648,9 @@ impl Netlink {
                 other => {
                     let shown = other.map_or_else(|| "?".to_string(), |n| n.to_string());
                     tracing::info!(link = ifindex, addr = %shown, "removing stale address");
+                    deleted = true;
                     match self.handle.address().del(m).execute().await {
+                        // Already gone (e.g. a secondary removed with its primary).
                         Err(e) if matches!(errno_of(&e), Some(EADDRNOTAVAIL | ENODEV)) => {}
                         res => res.map_err(|e| {
                             NetlinkError::kernel(
@@ -659,6 +663,11 @@ impl Netlink {
                 }
             }
         }
+        if present && deleted {
+            // Our address may have been a secondary that went away with a
+            // deleted primary (net.ipv4.conf.*.promote_secondaries=0).
+            present = self.ipv4_addrs_of(ifindex).await?.contains(&addr);
+        }
         if !present {
             self.handle
                 .address()
@@ -669,15 +678,11 @@ impl Netlink {
                     NetlinkError::kernel("add", format!("address {addr} on link #{ifindex}"), e)
                 })?;
         }
-        self.set_link(ifindex, "up", LinkUnspec::new_with_index(ifindex).up().build())
-            .await
-    }
-}
-
-fn with_object(e: NetlinkError, object: String) -> NetlinkError {
-    match e {
-        NetlinkError::Kernel { op, error, .. } => NetlinkError::Kernel { op, object, error },
-        other => other,
+        self.set_link(
+            format!("up on link #{ifindex}"),
+            LinkUnspec::new_with_index(ifindex).up().build(),
+        )
+        .await
     }
 }
 
@@ -747,8 +752,14 @@ fn vxlan_incompatibility(m: &LinkMessage, spec: &VxlanSpec) -> Option<String> {
             _ => None,
         })
         .unwrap_or(&[]);
-    let (mut vni, mut local, mut underlay, mut port, mut learning, mut gbp) =
-        (None, Ipv4Addr::UNSPECIFIED, 0, VXLAN_DEFAULT_PORT, None, false);
+    let (mut vni, mut local, mut underlay, mut port, mut learning, mut gbp) = (
+        None,
+        Ipv4Addr::UNSPECIFIED,
+        0,
+        VXLAN_DEFAULT_PORT,
+        None,
+        false,
+    );
     for d in data {
         match d {
             InfoVxlan::Id(v) => vni = Some(*v),
@@ -760,7 +771,11 @@ fn vxlan_incompatibility(m: &LinkMessage, spec: &VxlanSpec) -> Option<String> {
             _ => {}
         }
     }
-    let want_port = if spec.port == 0 { VXLAN_DEFAULT_PORT } else { spec.port };
+    let want_port = if spec.port == 0 {
+        VXLAN_DEFAULT_PORT
+    } else {
+        spec.port
+    };
     if vni != Some(spec.vni) {
         return Some(format!("vni {vni:?} != {}", spec.vni));
     }
@@ -842,9 +857,7 @@ fn route_from_msg(m: &RouteMessage) -> Option<Route> {
 }
 
 fn neighbour_from_msg(m: &NeighbourMessage) -> Option<Neighbour> {
-    if m.header.family != AddressFamily::Inet
-        || u16::from(m.header.state) & NUD_PERMANENT == 0
-    {
+    if m.header.family != AddressFamily::Inet || u16::from(m.header.state) & NUD_PERMANENT == 0 {
         return None;
     }
     let mut ip = None;

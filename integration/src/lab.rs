@@ -528,6 +528,18 @@ impl Lab {
         addr: &str,
         gateway: &str,
     ) -> Result<String> {
+        self.add_pod_on_bridge(node, name, addr, gateway, "cni0")
+    }
+
+    /// Like [`Lab::add_pod`], on a named bridge of the node (created when missing).
+    pub fn add_pod_on_bridge(
+        &mut self,
+        node: usize,
+        name: &str,
+        addr: &str,
+        gateway: &str,
+        bridge: &str,
+    ) -> Result<String> {
         if node == 0 || node > self.nodes {
             bail!("add_pod: node {node} out of range 1..={}", self.nodes);
         }
@@ -549,19 +561,19 @@ impl Lab {
                 "link", "add", "eth0", "type", "veth", "peer", "name", &veth, "netns", &node_ns,
             ],
         )?;
-        if self.ipn(&node_ns, &["link", "show", "cni0"]).is_err() {
-            self.ipn(&node_ns, &["link", "add", "cni0", "type", "bridge"])?;
+        if self.ipn(&node_ns, &["link", "show", bridge]).is_err() {
+            self.ipn(&node_ns, &["link", "add", bridge, "type", "bridge"])?;
         }
-        let addrs = self.ipn(&node_ns, &["-4", "-o", "addr", "show", "dev", "cni0"])?;
+        let addrs = self.ipn(&node_ns, &["-4", "-o", "addr", "show", "dev", bridge])?;
         let needle = format!("inet {gw}/");
         if !addrs.contains(&needle) {
             self.ipn(
                 &node_ns,
-                &["addr", "add", &format!("{gw}/{len}"), "dev", "cni0"],
+                &["addr", "add", &format!("{gw}/{len}"), "dev", bridge],
             )?;
         }
-        self.ipn(&node_ns, &["link", "set", "cni0", "up"])?;
-        self.ipn(&node_ns, &["link", "set", &veth, "master", "cni0", "up"])?;
+        self.ipn(&node_ns, &["link", "set", bridge, "up"])?;
+        self.ipn(&node_ns, &["link", "set", &veth, "master", bridge, "up"])?;
         self.ipn(
             &pod_ns,
             &["addr", "add", &format!("{ip}/{len}"), "dev", "eth0"],

@@ -12,6 +12,7 @@
 //! `prereq` (root check, locating workspace binaries), `cmd` (running
 //! external commands with useful errors).
 
+pub mod cluster;
 mod cmd;
 mod lab;
 mod netns;

@@ -1,0 +1,221 @@
+//! A flannel cluster on top of the lab: etcd with a network config, one or more flanneld
+//! instances per node, and a pod per node wired to the node's subnet. Used by the flanneld tests,
+//! the demo and the benchmarks.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use serde_json::Value;
+
+use crate::lab::Lab;
+use crate::prereq::workspace_bin;
+use crate::procs::ProcId;
+
+/// One flanneld instance's identity on a node (several may share a node).
+#[derive(Clone, Debug)]
+pub struct Instance {
+    /// Short name, used for files ("a" by default).
+    pub name: String,
+    pub prefix: String,
+    /// Extra flags.
+    pub args: Vec<String>,
+}
+
+impl Default for Instance {
+    fn default() -> Self {
+        Instance {
+            name: "a".into(),
+            prefix: "/coreos.com/network".into(),
+            args: vec![],
+        }
+    }
+}
+
+pub struct Cluster {
+    pub lab: Lab,
+    procs: Vec<(usize, String, ProcId)>,
+}
+
+/// The network config used by most tests.
+pub fn net_config(network: &str, backend: &str) -> String {
+    format!(r#"{{"Network":"{network}","Backend":{{"Type":"{backend}"}}}}"#)
+}
+
+impl Cluster {
+    /// A lab with `nodes` nodes, etcd running, and `config` stored under the default prefix.
+    pub fn new(nodes: usize, config: &str) -> Result<Cluster> {
+        let mut lab = Lab::new(nodes)?;
+        lab.start_etcd()?;
+        lab.etcdctl(&["put", "/coreos.com/network/config", config])?;
+        Ok(Cluster { lab, procs: vec![] })
+    }
+
+    pub fn subnet_file(&self, node: usize, inst: &str) -> PathBuf {
+        self.lab.dir().join(format!("n{node}-{inst}-subnet.env"))
+    }
+
+    pub fn socket(&self, node: usize, inst: &str) -> PathBuf {
+        self.lab.dir().join(format!("n{node}-{inst}.sock"))
+    }
+
+    pub fn log_name(node: usize, inst: &str) -> String {
+        format!("flanneld-n{node}-{inst}")
+    }
+
+    /// The flags a test instance runs with.
+    pub fn flanneld_args(&self, node: usize, inst: &Instance) -> Vec<String> {
+        let mut args = vec![
+            format!("--etcd-endpoints={}", self.lab.etcd_endpoint()),
+            format!("--etcd-prefix={}", inst.prefix),
+            format!("--subnet-file={}", self.subnet_file(node, &inst.name).display()),
+            format!("--status-socket={}", self.socket(node, &inst.name).display()),
+            "--iface=eth0".into(),
+        ];
+        args.extend(inst.args.iter().cloned());
+        args
+    }
+
+    /// Start flanneld on a node (does not wait).
+    pub fn start(&mut self, node: usize, inst: &Instance) -> Result<ProcId> {
+        let ns = self.lab.node_ns(node);
+        let args = self.flanneld_args(node, inst);
+        let id = self.lab.spawn(
+            &ns,
+            &Self::log_name(node, &inst.name),
+            &workspace_bin("flanneld"),
+            &args,
+            &[("FLANNELD_LOG".into(), "info,flanneld=debug".into())],
+        )?;
+        self.procs.retain(|(n, i, _)| !(*n == node && *i == inst.name));
+        self.procs.push((node, inst.name.clone(), id));
+        Ok(id)
+    }
+
+    pub fn proc(&self, node: usize, inst: &str) -> Option<ProcId> {
+        self.procs
+            .iter()
+            .find(|(n, i, _)| *n == node && i == inst)
+            .map(|(_, _, id)| *id)
+    }
+
+    /// Stop flanneld on a node with a signal and wait for it.
+    pub fn stop(&mut self, node: usize, inst: &str, signal: i32) -> Result<()> {
+        let id = self.proc(node, inst).context("no such flanneld")?;
+        self.lab.kill(id, signal)
+    }
+
+    /// Wait until the instance has written its subnet file.
+    pub fn wait_subnet_file(&mut self, node: usize, inst: &str) -> Result<String> {
+        let path = self.subnet_file(node, inst);
+        let id = self.proc(node, inst);
+        let mut text = String::new();
+        let mut died = false;
+        Lab::wait_until(Duration::from_secs(20), &format!("{}", path.display()), || {
+            if let Some(id) = id {
+                if !self.lab.is_running(id) {
+                    died = true;
+                    return true;
+                }
+            }
+            text = std::fs::read_to_string(&path).unwrap_or_default();
+            text.contains("FLANNEL_IPMASQ=")
+        })?;
+        if died {
+            bail!(
+                "flanneld on node {node} exited:\n{}",
+                self.lab.log(&Self::log_name(node, inst))
+            );
+        }
+        Ok(text)
+    }
+
+    /// Start the default instance on every node and wait for their subnet files.
+    pub fn start_all(&mut self, inst: &Instance) -> Result<()> {
+        for n in 1..=self.lab.nodes() {
+            self.start(n, inst)?;
+        }
+        for n in 1..=self.lab.nodes() {
+            self.wait_subnet_file(n, &inst.name)?;
+        }
+        Ok(())
+    }
+
+    /// Our subnet (network address form) from the subnet file.
+    pub fn subnet(&self, node: usize, inst: &str) -> Result<ipnet::Ipv4Net> {
+        let text = std::fs::read_to_string(self.subnet_file(node, inst))?;
+        let v = text
+            .lines()
+            .find_map(|l| l.strip_prefix("FLANNEL_SUBNET="))
+            .context("no FLANNEL_SUBNET")?;
+        Ok(v.parse::<ipnet::Ipv4Net>()?.trunc())
+    }
+
+    /// Host `host` (e.g. 2) of a node's subnet.
+    pub fn host_ip(&self, node: usize, inst: &str, host: u32) -> Result<Ipv4Addr> {
+        let s = self.subnet(node, inst)?;
+        Ok(Ipv4Addr::from(u32::from(s.network()) + host))
+    }
+
+    /// A pod named `pod` with address .2 on the node's `cni0`-style bridge for this instance.
+    pub fn add_pod(&mut self, node: usize, inst: &str, bridge: &str) -> Result<(String, Ipv4Addr)> {
+        let s = self.subnet(node, inst)?;
+        let ip = self.host_ip(node, inst, 2)?;
+        let gw = self.host_ip(node, inst, 1)?;
+        let ns = self.lab.add_pod_on_bridge(
+            node,
+            &format!("pod-{inst}"),
+            &format!("{ip}/{}", s.prefix_len()),
+            &gw.to_string(),
+            bridge,
+        )?;
+        Ok((ns, ip))
+    }
+
+    /// `flanneld routes --json` on a node, parsed.
+    pub fn routes_json(&self, node: usize, inst: &str) -> Result<Vec<Value>> {
+        let out = self.routes(node, inst, true)?;
+        let v: Value = serde_json::from_str(&out).with_context(|| format!("routes --json: {out}"))?;
+        v.as_array().cloned().context("routes --json is not an array")
+    }
+
+    /// `flanneld routes [--json]` output.
+    pub fn routes(&self, node: usize, inst: &str, json: bool) -> Result<String> {
+        let bin = workspace_bin("flanneld");
+        let sock = format!("--status-socket={}", self.socket(node, inst).display());
+        let mut cmd = vec![bin.to_str().context("path")?, "routes", sock.as_str()];
+        if json {
+            cmd.push("--json");
+        }
+        let out = self.lab.exec(&self.lab.node_ns(node), &cmd)?;
+        if !out.status.success() {
+            bail!("flanneld routes failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// True when every peer row has kernel state "ok" and there are `peers` rows.
+    pub fn all_ok(&self, node: usize, inst: &str, peers: usize) -> bool {
+        match self.routes_json(node, inst) {
+            Ok(rows) => rows.len() == peers && rows.iter().all(|r| r["kernel"] == "ok"),
+            Err(_) => false,
+        }
+    }
+
+    /// `ip <args>` in a node namespace.
+    pub fn ip(&self, node: usize, args: &str) -> Result<String> {
+        self.lab.sh(&self.lab.node_ns(node), &format!("ip {args}"))
+    }
+
+    pub fn log(&self, node: usize, inst: &str) -> String {
+        self.lab.log(&Self::log_name(node, inst))
+    }
+}
+
+impl Cluster {
+    /// Wrap a lab whose etcd and configs the caller set up.
+    pub fn from_lab(lab: Lab) -> Cluster {
+        Cluster { lab, procs: vec![] }
+    }
+}
