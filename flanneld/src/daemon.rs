@@ -192,9 +192,6 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     if f.kube_subnet_mgr {
         bail!("--kube-subnet-mgr is not supported by this build yet; run flanneld against etcd (--etcd-endpoints)");
     }
-    if f.ip_blackhole_route {
-        warn!("--ip-blackhole-route is not supported by this build yet; ignoring it");
-    }
     let mut registry = Registry::connect(&etcd_options(&f)).await?;
     let cfg = network_config(&mut registry).await?;
     if cfg.backend_defaulted {
@@ -220,6 +217,13 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
         nl.ensure_only_addr(dev.index, addr)
             .await
             .with_context(|| format!("configuring {addr} on {}", dev.name))?;
+    }
+    if f.ip_blackhole_route {
+        // Highest metric: the pod bridge's connected route wins while it exists.
+        nl.replace_blackhole(subnet, u32::MAX)
+            .await
+            .with_context(|| format!("adding blackhole route for {subnet}"))?;
+        info!(%subnet, "blackhole route for our subnet installed");
     }
     let env = SubnetEnv {
         network: cfg.network,

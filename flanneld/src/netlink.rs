@@ -406,6 +406,25 @@ impl Netlink {
             .map_err(|e| NetlinkError::kernel("replace", route_desc(r), e))
     }
 
+    /// `ip route replace blackhole DST metric METRIC` in the main table: drops traffic to
+    /// addresses of `dst` that no more specific or lower-metric route (the pod bridge) claims.
+    pub async fn replace_blackhole(&self, dst: Ipv4Net, metric: u32) -> Result<(), NetlinkError> {
+        let b = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(dst.addr(), dst.prefix_len())
+            .protocol(RouteProtocol::Boot)
+            .kind(RouteType::BlackHole)
+            .scope(RouteScope::Universe)
+            .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
+            .priority(metric);
+        self.handle
+            .route()
+            .add(b.build())
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| NetlinkError::kernel("replace", format!("blackhole route {dst}"), e))
+    }
+
     /// `ip route del DST [via GW] dev OIF` in the main table; a route (or
     /// device) that does not exist is not an error.
     pub async fn del_route(&self, r: &Route) -> Result<(), NetlinkError> {

@@ -21,6 +21,8 @@ pub struct Instance {
     pub prefix: String,
     /// Extra flags.
     pub args: Vec<String>,
+    /// Extra environment (e.g. `FLANNELD_*` fallbacks).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Instance {
@@ -29,6 +31,7 @@ impl Default for Instance {
             name: "a".into(),
             prefix: "/coreos.com/network".into(),
             args: vec![],
+            env: vec![],
         }
     }
 }
@@ -81,12 +84,14 @@ impl Cluster {
     pub fn start(&mut self, node: usize, inst: &Instance) -> Result<ProcId> {
         let ns = self.lab.node_ns(node);
         let args = self.flanneld_args(node, inst);
+        let mut env = vec![("FLANNELD_LOG".to_string(), "info,flanneld=debug".to_string())];
+        env.extend(inst.env.iter().cloned());
         let id = self.lab.spawn(
             &ns,
             &Self::log_name(node, &inst.name),
             &workspace_bin("flanneld"),
             &args,
-            &[("FLANNELD_LOG".into(), "info,flanneld=debug".into())],
+            &env,
         )?;
         self.procs.retain(|(n, i, _)| !(*n == node && *i == inst.name));
         self.procs.push((node, inst.name.clone(), id));

@@ -264,8 +264,8 @@ fn two_instances_per_node_route_both_networks() {
     lab.etcdctl(&["put", "/a/network/config", &net_config("10.11.0.0/16", "vxlan")]).unwrap();
     lab.etcdctl(&["put", "/b/network/config", &net_config("10.12.0.0/16", "host-gw")]).unwrap();
     let mut c = Cluster::from_lab(lab);
-    let a = Instance { name: "a".into(), prefix: "/a/network".into(), args: vec!["--ip-masq".into()] };
-    let b = Instance { name: "b".into(), prefix: "/b/network".into(), args: vec!["--iptables-forward-rules=false".into()] };
+    let a = Instance { name: "a".into(), prefix: "/a/network".into(), args: vec!["--ip-masq".into()], env: vec![] };
+    let b = Instance { name: "b".into(), prefix: "/b/network".into(), args: vec!["--iptables-forward-rules=false".into()], env: vec![] };
     c.start_all(&a).unwrap();
     c.start_all(&b).unwrap();
     let mut pods_a = vec![];
@@ -384,7 +384,7 @@ fn missing_config_retries_and_bad_configs_fail_with_one_line() {
         let prefix = format!("/bad{i}/network");
         c.lab.etcdctl(&["put", &format!("{prefix}/config"), config]).unwrap();
         let name = format!("bad{i}");
-        let id = c.start(1, &Instance { name: name.clone(), prefix, args: vec![] }).unwrap();
+        let id = c.start(1, &Instance { name: name.clone(), prefix, ..Default::default() }).unwrap();
         wait("flanneld exits on a bad config", 10, || !c.lab.is_running(id));
         let st = c.lab.exit_status(id).unwrap().unwrap();
         assert!(!st.success());
@@ -396,4 +396,46 @@ fn missing_config_retries_and_bad_configs_fail_with_one_line() {
     let out = c.lab.exec(&c.lab.node_ns(1), &[workspace_bin("flanneld").to_str().unwrap(), "--public-ip=banana"]).unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--public-ip"));
+}
+
+#[test]
+fn env_fallbacks_health_endpoints_and_rule_resync() {
+    let mut c = Cluster::new(2, &net_config("10.244.0.0/16", "vxlan")).unwrap();
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let i = Instance {
+        env: vec![env("FLANNELD_IP_MASQ", "true"), env("FLANNELD_HEALTHZ_PORT", "8471"), env("FLANNELD_IPTABLES_RESYNC", "1"), env("FLANNELD_IP_BLACKHOLE_ROUTE", "true")],
+        ..Default::default()
+    };
+    c.start_all(&i).unwrap();
+    let ns1 = c.lab.node_ns(1);
+    let s1 = c.subnet(1, "a").unwrap();
+    let expected = format!(
+        "-A POSTROUTING -m comment --comment \"flanneld masq\" -j FLANNEL-POSTRTG\n\
+         -A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment \"flanneld masq\" -j RETURN\n\
+         -A FLANNEL-POSTRTG -s {s1} -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" -j RETURN\n\
+         -A FLANNEL-POSTRTG -s 10.244.0.0/16 -d {s1} -m comment --comment \"flanneld masq\" -j RETURN\n\
+         -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d {s1} -m comment --comment \"flanneld masq\" -j RETURN\n\
+         -A FLANNEL-POSTRTG -s 10.244.0.0/16 ! -d 224.0.0.0/4 -m comment --comment \"flanneld masq\" -j MASQUERADE --random-fully\n\
+         -A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment \"flanneld masq\" -j MASQUERADE --random-fully\n"
+    );
+    let nat = |c: &Cluster| -> String {
+        c.lab.sh(&ns1, "iptables -t nat -S").unwrap().lines().filter(|l| l.starts_with("-A")).map(|l| format!("{l}\n")).collect()
+    };
+    wait("masquerade rules from FLANNELD_IP_MASQ", 5, || nat(&c) == expected);
+    let filter = c.lab.sh(&ns1, "iptables -S").unwrap();
+    assert!(filter.contains("-A FORWARD -m comment --comment \"flanneld forward\" -j FLANNEL-FWD\n-A FLANNEL-FWD -s 10.244.0.0/16 -m comment --comment \"flanneld forward\" -j ACCEPT\n-A FLANNEL-FWD -d 10.244.0.0/16 -m comment --comment \"flanneld forward\" -j ACCEPT\n"), "{filter}");
+    // Rules removed by hand come back in order at the next resync.
+    c.lab.sh(&ns1, "iptables -t nat -D FLANNEL-POSTRTG 2 && iptables -t nat -D POSTROUTING 1").unwrap();
+    assert_ne!(nat(&c), expected);
+    wait("rules restored by resync", 5, || nat(&c) == expected);
+    // Health endpoints (FLANNELD_HEALTHZ_PORT).
+    let get = |path: &str| c.lab.sh(&ns1, &format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:8471{path}")).unwrap_or_default();
+    wait("healthz 200", 5, || get("/healthz") == "200");
+    wait("readyz 200", 5, || get("/readyz") == "200");
+    // --ip-blackhole-route (from FLANNELD_IP_BLACKHOLE_ROUTE)
+    assert!(c.ip(1, "route show type blackhole").unwrap().contains(&format!("blackhole {s1}")));
+    // --version
+    let out = c.lab.exec(&ns1, &[workspace_bin("flanneld").to_str().unwrap(), "--version"]).unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("flanneld "));
 }

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, and the namespace-lab integration tests with real etcd,
+# iptables and kernel devices (needs root; under CI a test without root fails loudly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cargo build --workspace --all-targets --quiet
+# Leftovers of an earlier interrupted run, by the lab's prefix.
+./target/debug/lab-cleanup --prefix fl- --dirs >/dev/null 2>&1 || true
+status=0
+cargo test --workspace -- --test-threads="${TEST_THREADS:-4}" || status=$?
+./target/debug/lab-cleanup --prefix fl- --dirs >/dev/null 2>&1 || true
+exit $status
