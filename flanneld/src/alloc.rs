@@ -127,7 +127,10 @@ mod tests {
     use rand::SeedableRng;
 
     fn cfg(net: &str) -> NetworkConfig {
-        config::parse(&format!(r#"{{"Network":"{net}","Backend":{{"Type":"host-gw"}}}}"#)).unwrap()
+        config::parse(&format!(
+            r#"{{"Network":"{net}","Backend":{{"Type":"host-gw"}}}}"#
+        ))
+        .unwrap()
     }
 
     fn lease(subnet: &str, ip: &str, etcd_lease: i64) -> Lease {
@@ -154,8 +157,18 @@ mod tests {
 
     #[test]
     fn reuses_our_own_lease() {
-        let leases = [lease("10.244.5.0/24", ME, 9), lease("10.244.6.0/24", "198.18.0.2", 9)];
-        let d = decide(&cfg("10.244.0.0/16"), &leases, ME.parse().unwrap(), None, &mut rng()).unwrap();
+        let leases = [
+            lease("10.244.5.0/24", ME, 9),
+            lease("10.244.6.0/24", "198.18.0.2", 9),
+        ];
+        let d = decide(
+            &cfg("10.244.0.0/16"),
+            &leases,
+            ME.parse().unwrap(),
+            None,
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(d.plan, Plan::Renew(leases[0].clone()));
         assert!(d.delete.is_empty());
     }
@@ -163,17 +176,34 @@ mod tests {
     #[test]
     fn reservation_for_us_is_used_as_is() {
         let leases = [lease("10.244.5.0/24", ME, 9), lease("10.244.7.0/24", ME, 0)];
-        let d = decide(&cfg("10.244.0.0/16"), &leases, ME.parse().unwrap(), None, &mut rng()).unwrap();
+        let d = decide(
+            &cfg("10.244.0.0/16"),
+            &leases,
+            ME.parse().unwrap(),
+            None,
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(d.plan, Plan::Reservation(leases[1].clone()));
     }
 
     #[test]
     fn reservations_of_others_are_never_taken() {
         let c = cfg("10.244.0.0/28"); // subnets /30: .4 .8 .12 (min .4)
-        let leases = [lease("10.244.0.4/30", "198.18.0.9", 0), lease("10.244.0.8/30", "198.18.0.8", 0)];
+        let leases = [
+            lease("10.244.0.4/30", "198.18.0.9", 0),
+            lease("10.244.0.8/30", "198.18.0.8", 0),
+        ];
         for seed in 0..20 {
             let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-            let d = decide(&c, &leases, ME.parse().unwrap(), Some("10.244.0.4/30".parse().unwrap()), &mut r).unwrap();
+            let d = decide(
+                &c,
+                &leases,
+                ME.parse().unwrap(),
+                Some("10.244.0.4/30".parse().unwrap()),
+                &mut r,
+            )
+            .unwrap();
             assert_eq!(d.plan, Plan::Create("10.244.0.12/30".parse().unwrap()));
         }
     }
@@ -181,7 +211,14 @@ mod tests {
     #[test]
     fn stale_lease_outside_range_is_deleted() {
         let leases = [lease("10.9.5.0/24", ME, 9)];
-        let d = decide(&cfg("10.244.0.0/16"), &leases, ME.parse().unwrap(), None, &mut rng()).unwrap();
+        let d = decide(
+            &cfg("10.244.0.0/16"),
+            &leases,
+            ME.parse().unwrap(),
+            None,
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(d.delete, vec!["10.9.5.0/24".parse::<Ipv4Net>().unwrap()]);
         assert!(matches!(d.plan, Plan::Create(_)));
     }
@@ -189,20 +226,39 @@ mod tests {
     #[test]
     fn previous_subnet_is_taken_when_free() {
         let prev: Ipv4Net = "10.244.42.0/24".parse().unwrap();
-        let d = decide(&cfg("10.244.0.0/16"), &[], ME.parse().unwrap(), Some(prev), &mut rng()).unwrap();
+        let d = decide(
+            &cfg("10.244.0.0/16"),
+            &[],
+            ME.parse().unwrap(),
+            Some(prev),
+            &mut rng(),
+        )
+        .unwrap();
         assert_eq!(d.plan, Plan::Create(prev));
         let leases = [lease("10.244.42.0/24", "198.18.0.2", 9)];
-        let d = decide(&cfg("10.244.0.0/16"), &leases, ME.parse().unwrap(), Some(prev), &mut rng()).unwrap();
+        let d = decide(
+            &cfg("10.244.0.0/16"),
+            &leases,
+            ME.parse().unwrap(),
+            Some(prev),
+            &mut rng(),
+        )
+        .unwrap();
         assert_ne!(d.plan, Plan::Create(prev));
     }
 
     #[test]
     fn random_pick_is_free_aligned_and_in_range() {
         let c = cfg("10.244.0.0/16");
-        let leases: Vec<Lease> = (1..=50).map(|i| lease(&format!("10.244.{i}.0/24"), "198.18.0.2", 9)).collect();
+        let leases: Vec<Lease> = (1..=50)
+            .map(|i| lease(&format!("10.244.{i}.0/24"), "198.18.0.2", 9))
+            .collect();
         for seed in 0..50 {
             let mut r = rand::rngs::StdRng::seed_from_u64(seed);
-            let Plan::Create(net) = decide(&c, &leases, ME.parse().unwrap(), None, &mut r).unwrap().plan else {
+            let Plan::Create(net) = decide(&c, &leases, ME.parse().unwrap(), None, &mut r)
+                .unwrap()
+                .plan
+            else {
                 panic!()
             };
             assert!(c.subnet_in_range(net));

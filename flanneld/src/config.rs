@@ -181,8 +181,7 @@ impl<'a> Fields<'a> {
 
 /// Parse and validate the network config JSON.
 pub fn parse(text: &str) -> Result<NetworkConfig, ConfigError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ConfigError::Json(e.to_string()))?;
     let obj = value.as_object().ok_or(ConfigError::NotObject)?;
     let f = Fields(obj);
 
@@ -196,14 +195,18 @@ pub fn parse(text: &str) -> Result<NetworkConfig, ConfigError> {
     }
     let network: Ipv4Net = f
         .parsed("Network", "an IPv4 CIDR such as \"10.244.0.0/16\"")?
-        .ok_or_else(|| ConfigError::Invalid("Network is required (e.g. \"10.244.0.0/16\")".into()))?;
+        .ok_or_else(|| {
+            ConfigError::Invalid("Network is required (e.g. \"10.244.0.0/16\")".into())
+        })?;
     let network = network.trunc();
     let subnet_len = ipv4_subnet_len(network, f.uint("SubnetLen", 255)?)?;
     let step = 1u32 << (32 - subnet_len);
     let first = u32::from(network.network());
     let last_subnet = u32::from(network.broadcast()) & !(step - 1);
-    let subnet_min = bound(&f, "SubnetMin", network, subnet_len)?.unwrap_or(Ipv4Addr::from(first + step));
-    let subnet_max = bound(&f, "SubnetMax", network, subnet_len)?.unwrap_or(Ipv4Addr::from(last_subnet));
+    let subnet_min =
+        bound(&f, "SubnetMin", network, subnet_len)?.unwrap_or(Ipv4Addr::from(first + step));
+    let subnet_max =
+        bound(&f, "SubnetMax", network, subnet_len)?.unwrap_or(Ipv4Addr::from(last_subnet));
     if subnet_min > subnet_max {
         return Err(ConfigError::Invalid(format!(
             "SubnetMin {subnet_min} is above SubnetMax {subnet_max}"
@@ -286,7 +289,9 @@ fn bound(
 fn parse_ipv6(f: &Fields) -> Result<Ipv6Config, ConfigError> {
     let network: Ipv6Net = f
         .parsed("IPv6Network", "an IPv6 CIDR such as \"fd00::/48\"")?
-        .ok_or_else(|| ConfigError::Invalid("IPv6Network is required when EnableIPv6 is true".into()))?;
+        .ok_or_else(|| {
+            ConfigError::Invalid("IPv6Network is required when EnableIPv6 is true".into())
+        })?;
     let network = network.trunc();
     let prefix = network.prefix_len();
     if prefix > 124 {
@@ -390,28 +395,60 @@ mod tests {
 
     #[test]
     fn subnet_len_default_for_small_networks() {
-        assert_eq!(parse(r#"{"Network":"10.3.0.0/24","Backend":{"Type":"host-gw"}}"#).unwrap().subnet_len, 26);
-        assert_eq!(parse(r#"{"Network":"10.3.0.0/22","Backend":{"Type":"host-gw"}}"#).unwrap().subnet_len, 24);
-        assert_eq!(parse(r#"{"Network":"10.3.0.0/28","Backend":{"Type":"host-gw"}}"#).unwrap().subnet_len, 30);
+        assert_eq!(
+            parse(r#"{"Network":"10.3.0.0/24","Backend":{"Type":"host-gw"}}"#)
+                .unwrap()
+                .subnet_len,
+            26
+        );
+        assert_eq!(
+            parse(r#"{"Network":"10.3.0.0/22","Backend":{"Type":"host-gw"}}"#)
+                .unwrap()
+                .subnet_len,
+            24
+        );
+        assert_eq!(
+            parse(r#"{"Network":"10.3.0.0/28","Backend":{"Type":"host-gw"}}"#)
+                .unwrap()
+                .subnet_len,
+            30
+        );
     }
 
     #[test]
     fn rejects_bad_configs_with_clear_messages() {
-        let e = parse(r#"{"Network":"10.3.0.0/29"}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Network":"10.3.0.0/29"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("too small, minimum /28"), "{e}");
-        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetLen":31}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetLen":31}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SubnetLen 31"), "{e}");
-        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetLen":17}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetLen":17}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fewer than 4 subnets"), "{e}");
-        let e = parse(r#"{"Network":"10.3.0.0/16","Backend":{"Type":"carrier-pigeon"}}"#).unwrap_err().to_string();
-        assert!(e.contains("\"carrier-pigeon\"") && e.contains("vxlan, host-gw"), "{e}");
+        let e = parse(r#"{"Network":"10.3.0.0/16","Backend":{"Type":"carrier-pigeon"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"carrier-pigeon\"") && e.contains("vxlan, host-gw"),
+            "{e}"
+        );
         let e = parse("{not json").unwrap_err().to_string();
         assert!(e.contains("not valid JSON"), "{e}");
-        let e = parse(r#"{"Backend":{"Type":"vxlan"}}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Backend":{"Type":"vxlan"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Network is required"), "{e}");
-        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.5"}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetMin":"10.3.1.5"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not aligned"), "{e}");
-        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetMax":"10.4.1.0"}"#).unwrap_err().to_string();
+        let e = parse(r#"{"Network":"10.3.0.0/16","SubnetMax":"10.4.1.0"}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not inside Network"), "{e}");
         let e = parse(r#"{"Network":"banana"}"#).unwrap_err().to_string();
         assert!(e.contains("Network") && e.contains("banana"), "{e}");
@@ -431,6 +468,9 @@ mod tests {
         let v6 = c.ipv6.unwrap();
         assert_eq!(v6.subnet_len, 64);
         assert_eq!(v6.subnet_min, "fc00:0:0:1::".parse::<Ipv6Addr>().unwrap());
-        assert_eq!(v6.subnet_max, "fc00:0:0:ffff::".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            v6.subnet_max,
+            "fc00:0:0:ffff::".parse::<Ipv6Addr>().unwrap()
+        );
     }
 }

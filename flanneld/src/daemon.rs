@@ -137,7 +137,11 @@ async fn setup_backend(
     })
 }
 
-fn lease_attrs(backend: &Backend, cfg: &NetworkConfig, public_ip: std::net::Ipv4Addr) -> LeaseAttrs {
+fn lease_attrs(
+    backend: &Backend,
+    cfg: &NetworkConfig,
+    public_ip: std::net::Ipv4Addr,
+) -> LeaseAttrs {
     let backend_data = match (backend, &cfg.backend) {
         (Backend::Vxlan { .. }, BackendConfig::Vxlan(vx)) => backend.vtep_mac().map(|mac| {
             VxlanLeaseData {
@@ -177,7 +181,10 @@ fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>
                 Ok(false) => {}
                 Err(e) => {
                     ok = false;
-                    warn!(table = set.table.name(), "installing iptables rules failed: {e}");
+                    warn!(
+                        table = set.table.name(),
+                        "installing iptables rules failed: {e}"
+                    );
                 }
             }
         }
@@ -198,6 +205,9 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
         warn!("network config has no Backend; using upstream's default (udp). vxlan is recommended: add \"Backend\":{{\"Type\":\"vxlan\"}}");
     }
     info!(network = %cfg.network, backend = cfg.backend.type_name(), "network config loaded");
+    if cfg.enable_ipv6 {
+        warn!("EnableIPv6 is set, but this build leases and programs IPv4 only; IPv6 settings are ignored");
+    }
 
     let nl = Netlink::connect()?;
     let (ext, iface_addr) = external(&nl, &f).await?;
@@ -252,7 +262,11 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
         }
         .run(),
     );
-    tasks.spawn(watch::expiry_task(registry.clone(), shared.clone(), expiry_rx));
+    tasks.spawn(watch::expiry_task(
+        registry.clone(),
+        shared.clone(),
+        expiry_rx,
+    ));
     tasks.spawn(reconcile::run(
         Netlink::connect()?,
         shared.clone(),

@@ -38,10 +38,19 @@ pub enum Command {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Flags {
     /// Comma-separated list of etcd endpoints.
-    #[arg(long, env = "FLANNELD_ETCD_ENDPOINTS", default_value = "http://127.0.0.1:4001,http://127.0.0.1:2379", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "FLANNELD_ETCD_ENDPOINTS",
+        default_value = "http://127.0.0.1:4001,http://127.0.0.1:2379",
+        value_delimiter = ','
+    )]
     pub etcd_endpoints: Vec<String>,
     /// etcd prefix of the network config and leases.
-    #[arg(long, env = "FLANNELD_ETCD_PREFIX", default_value = "/coreos.com/network")]
+    #[arg(
+        long,
+        env = "FLANNELD_ETCD_PREFIX",
+        default_value = "/coreos.com/network"
+    )]
     pub etcd_prefix: String,
     /// TLS key file for etcd.
     #[arg(long, env = "FLANNELD_ETCD_KEYFILE")]
@@ -74,7 +83,11 @@ pub struct Flags {
     #[arg(long, env = "FLANNELD_PUBLIC_IPV6")]
     pub public_ipv6: Option<Ipv6Addr>,
     /// File the CNI plugin reads the network and this node's subnet from.
-    #[arg(long, env = "FLANNELD_SUBNET_FILE", default_value = "/run/flannel/subnet.env")]
+    #[arg(
+        long,
+        env = "FLANNELD_SUBNET_FILE",
+        default_value = "/run/flannel/subnet.env"
+    )]
     pub subnet_file: PathBuf,
     /// Minutes before expiry at which the lease is renewed (1..1439).
     #[arg(long, env = "FLANNELD_SUBNET_LEASE_RENEW_MARGIN", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1439))]
@@ -95,10 +108,18 @@ pub struct Flags {
     #[arg(long, env = "FLANNELD_KUBECONFIG_FILE")]
     pub kubeconfig_file: Option<PathBuf>,
     /// Node annotation prefix (kube subnet manager only).
-    #[arg(long, env = "FLANNELD_KUBE_ANNOTATION_PREFIX", default_value = "flannel.alpha.coreos.com")]
+    #[arg(
+        long,
+        env = "FLANNELD_KUBE_ANNOTATION_PREFIX",
+        default_value = "flannel.alpha.coreos.com"
+    )]
     pub kube_annotation_prefix: String,
     /// Network config file (kube subnet manager only).
-    #[arg(long, env = "FLANNELD_NET_CONFIG_PATH", default_value = "/etc/kube-flannel/net-conf.json")]
+    #[arg(
+        long,
+        env = "FLANNELD_NET_CONFIG_PATH",
+        default_value = "/etc/kube-flannel/net-conf.json"
+    )]
     pub net_config_path: PathBuf,
     /// Address of the health endpoint.
     #[arg(long, env = "FLANNELD_HEALTHZ_IP", default_value = "0.0.0.0")]
@@ -155,7 +176,15 @@ mod tests {
 
     #[test]
     fn go_style_single_dash_flags() {
-        let c = parse(&["flanneld", "-etcd-prefix=/x/network", "-iface", "eth1", "-ip-masq", "-v=2"]).unwrap();
+        let c = parse(&[
+            "flanneld",
+            "-etcd-prefix=/x/network",
+            "-iface",
+            "eth1",
+            "-ip-masq",
+            "-v=2",
+        ])
+        .unwrap();
         assert_eq!(c.flags.etcd_prefix, "/x/network");
         assert_eq!(c.flags.iface, vec!["eth1"]);
         assert!(c.flags.ip_masq);
@@ -166,8 +195,14 @@ mod tests {
     #[test]
     fn defaults() {
         let c = parse(&["flanneld"]).unwrap();
-        assert_eq!(c.flags.etcd_endpoints, vec!["http://127.0.0.1:4001", "http://127.0.0.1:2379"]);
-        assert_eq!(c.flags.subnet_file, PathBuf::from("/run/flannel/subnet.env"));
+        assert_eq!(
+            c.flags.etcd_endpoints,
+            vec!["http://127.0.0.1:4001", "http://127.0.0.1:2379"]
+        );
+        assert_eq!(
+            c.flags.subnet_file,
+            PathBuf::from("/run/flannel/subnet.env")
+        );
         assert!(!c.flags.ip_masq);
         assert!(c.flags.iptables_forward_rules);
         assert_eq!(c.flags.iptables_resync, 5);
@@ -177,7 +212,15 @@ mod tests {
 
     #[test]
     fn go_style_booleans_and_repeats() {
-        let c = parse(&["flanneld", "--ip-masq=false", "--iptables-forward-rules=false", "--iface=eth0", "--iface=eth1", "--etcd-endpoints=http://a:2379,http://b:2379"]).unwrap();
+        let c = parse(&[
+            "flanneld",
+            "--ip-masq=false",
+            "--iptables-forward-rules=false",
+            "--iface=eth0",
+            "--iface=eth1",
+            "--etcd-endpoints=http://a:2379,http://b:2379",
+        ])
+        .unwrap();
         assert!(!c.flags.ip_masq);
         assert!(!c.flags.iptables_forward_rules);
         assert_eq!(c.flags.iface, vec!["eth0", "eth1"]);

@@ -20,7 +20,9 @@ pub enum IfaceError {
     Unreachable(Ipv4Addr),
     #[error("no default route: pass --iface or --iface-regex to choose the external interface")]
     NoDefaultRoute,
-    #[error("interface {0} has no global IPv4 address; pass --public-ip or choose another interface")]
+    #[error(
+        "interface {0} has no global IPv4 address; pass --public-ip or choose another interface"
+    )]
     NoAddress(String),
 }
 
@@ -61,11 +63,20 @@ pub fn select(links: &[Link], opts: &IfaceOpts, hints: RouteHints) -> Result<Cho
     if let Some(first) = opts.ifaces.first() {
         for want in &opts.ifaces {
             if let Ok(ip) = want.parse::<Ipv4Addr>() {
-                if let Some(link) = links.iter().find(|l| l.addrs.iter().any(|a| a.addr() == ip)) {
-                    return Ok(Chosen { link: link.clone(), addr: ip });
+                if let Some(link) = links
+                    .iter()
+                    .find(|l| l.addrs.iter().any(|a| a.addr() == ip))
+                {
+                    return Ok(Chosen {
+                        link: link.clone(),
+                        addr: ip,
+                    });
                 }
             } else if let Some(link) = links.iter().find(|l| &l.name == want) {
-                return Ok(Chosen { link: link.clone(), addr: first_global(link)? });
+                return Ok(Chosen {
+                    link: link.clone(),
+                    addr: first_global(link)?,
+                });
             }
         }
         return Err(IfaceError::NoIface(if opts.ifaces.len() == 1 {
@@ -80,13 +91,24 @@ pub fn select(links: &[Link], opts: &IfaceOpts, hints: RouteHints) -> Result<Cho
                 .map_err(|e| IfaceError::BadRegex(pattern.clone(), e.to_string()))?;
             // Upstream tries the addresses of all interfaces first, then their names.
             for link in links {
-                if let Some(a) = link.addrs.iter().map(|n| n.addr()).find(|a| global(a) && re.is_match(&a.to_string())) {
-                    return Ok(Chosen { link: link.clone(), addr: a });
+                if let Some(a) = link
+                    .addrs
+                    .iter()
+                    .map(|n| n.addr())
+                    .find(|a| global(a) && re.is_match(&a.to_string()))
+                {
+                    return Ok(Chosen {
+                        link: link.clone(),
+                        addr: a,
+                    });
                 }
             }
             for link in links.iter().filter(|l| re.is_match(&l.name)) {
                 if let Ok(addr) = first_global(link) {
-                    return Ok(Chosen { link: link.clone(), addr });
+                    return Ok(Chosen {
+                        link: link.clone(),
+                        addr,
+                    });
                 }
             }
         }
@@ -99,7 +121,10 @@ pub fn select(links: &[Link], opts: &IfaceOpts, hints: RouteHints) -> Result<Cho
     let link = index
         .and_then(|i| links.iter().find(|l| l.index == i))
         .ok_or(err)?;
-    Ok(Chosen { link: link.clone(), addr: first_global(link)? })
+    Ok(Chosen {
+        link: link.clone(),
+        addr: first_global(link)?,
+    })
 }
 
 #[cfg(test)]
@@ -128,33 +153,99 @@ mod tests {
 
     #[test]
     fn iface_by_name_or_ip_first_match_wins() {
-        let o = IfaceOpts { ifaces: vec!["nope".into(), "eth1".into(), "eth0".into()], ..Default::default() };
+        let o = IfaceOpts {
+            ifaces: vec!["nope".into(), "eth1".into(), "eth0".into()],
+            ..Default::default()
+        };
         let c = select(&links(), &o, RouteHints::default()).unwrap();
-        assert_eq!((c.link.name.as_str(), c.addr.to_string().as_str()), ("eth1", "198.18.1.1"));
-        let o = IfaceOpts { ifaces: vec!["198.18.0.1".into()], ..Default::default() };
-        assert_eq!(select(&links(), &o, RouteHints::default()).unwrap().link.name, "eth0");
-        let o = IfaceOpts { ifaces: vec!["wlan9".into()], ..Default::default() };
-        assert_eq!(select(&links(), &o, RouteHints::default()).unwrap_err(), IfaceError::NoIface("wlan9".into()));
+        assert_eq!(
+            (c.link.name.as_str(), c.addr.to_string().as_str()),
+            ("eth1", "198.18.1.1")
+        );
+        let o = IfaceOpts {
+            ifaces: vec!["198.18.0.1".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&links(), &o, RouteHints::default())
+                .unwrap()
+                .link
+                .name,
+            "eth0"
+        );
+        let o = IfaceOpts {
+            ifaces: vec!["wlan9".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&links(), &o, RouteHints::default()).unwrap_err(),
+            IfaceError::NoIface("wlan9".into())
+        );
     }
 
     #[test]
     fn regex_matches_addresses_then_names() {
-        let o = IfaceOpts { regexes: vec![r"^198\.18\.1\.".into()], ..Default::default() };
-        assert_eq!(select(&links(), &o, RouteHints::default()).unwrap().link.name, "eth1");
-        let o = IfaceOpts { regexes: vec!["^eth0$".into()], ..Default::default() };
-        assert_eq!(select(&links(), &o, RouteHints::default()).unwrap().link.name, "eth0");
-        let o = IfaceOpts { regexes: vec!["(".into()], ..Default::default() };
-        assert!(matches!(select(&links(), &o, RouteHints::default()), Err(IfaceError::BadRegex(..))));
+        let o = IfaceOpts {
+            regexes: vec![r"^198\.18\.1\.".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&links(), &o, RouteHints::default())
+                .unwrap()
+                .link
+                .name,
+            "eth1"
+        );
+        let o = IfaceOpts {
+            regexes: vec!["^eth0$".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            select(&links(), &o, RouteHints::default())
+                .unwrap()
+                .link
+                .name,
+            "eth0"
+        );
+        let o = IfaceOpts {
+            regexes: vec!["(".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            select(&links(), &o, RouteHints::default()),
+            Err(IfaceError::BadRegex(..))
+        ));
     }
 
     #[test]
     fn default_route_and_can_reach() {
-        let hints = RouteHints { default_ifindex: Some(2), can_reach_ifindex: Some(3) };
-        assert_eq!(select(&links(), &IfaceOpts::default(), hints).unwrap().link.name, "eth0");
-        let o = IfaceOpts { can_reach: Some("198.18.1.9".parse().unwrap()), ..Default::default() };
+        let hints = RouteHints {
+            default_ifindex: Some(2),
+            can_reach_ifindex: Some(3),
+        };
+        assert_eq!(
+            select(&links(), &IfaceOpts::default(), hints)
+                .unwrap()
+                .link
+                .name,
+            "eth0"
+        );
+        let o = IfaceOpts {
+            can_reach: Some("198.18.1.9".parse().unwrap()),
+            ..Default::default()
+        };
         assert_eq!(select(&links(), &o, hints).unwrap().link.name, "eth1");
-        assert_eq!(select(&links(), &IfaceOpts::default(), RouteHints::default()).unwrap_err(), IfaceError::NoDefaultRoute);
-        let hints = RouteHints { default_ifindex: Some(1), can_reach_ifindex: None };
-        assert!(matches!(select(&links(), &IfaceOpts::default(), hints), Err(IfaceError::NoAddress(_))));
+        assert_eq!(
+            select(&links(), &IfaceOpts::default(), RouteHints::default()).unwrap_err(),
+            IfaceError::NoDefaultRoute
+        );
+        let hints = RouteHints {
+            default_ifindex: Some(1),
+            can_reach_ifindex: None,
+        };
+        assert!(matches!(
+            select(&links(), &IfaceOpts::default(), hints),
+            Err(IfaceError::NoAddress(_))
+        ));
     }
 }

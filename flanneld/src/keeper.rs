@@ -32,7 +32,10 @@ pub async fn acquire(
         match try_acquire(registry, cfg, attrs, previous).await {
             Ok(Some(lease)) => return Ok(lease),
             Ok(None) => {
-                info!(attempt, "subnet was taken by another node meanwhile; trying again");
+                info!(
+                    attempt,
+                    "subnet was taken by another node meanwhile; trying again"
+                );
             }
             Err(e) => {
                 // Out of subnets will not fix itself by retrying quickly, but another node's
@@ -59,7 +62,13 @@ async fn try_acquire(
     for e in &snap.skipped {
         warn!("skipping malformed lease: {e}");
     }
-    let decision = alloc::decide(cfg, &snap.leases, attrs.public_ip, previous, &mut rand::rng())?;
+    let decision = alloc::decide(
+        cfg,
+        &snap.leases,
+        attrs.public_ip,
+        previous,
+        &mut rand::rng(),
+    )?;
     for stale in decision.delete {
         info!(subnet = %stale, "deleting our stale lease outside the configured range");
         registry.delete_lease(stale).await?;
@@ -74,7 +83,10 @@ async fn try_acquire(
             if old.attrs != *attrs {
                 registry.put_reservation(old.subnet, attrs).await?;
             }
-            Lease { attrs: attrs.clone(), ..old }
+            Lease {
+                attrs: attrs.clone(),
+                ..old
+            }
         }
         Plan::Create(subnet) => match registry.create_lease(subnet, attrs).await? {
             Some(lease) => {
@@ -138,11 +150,18 @@ fn taken(subnet: Ipv4Net, ip: Ipv4Addr) -> anyhow::Error {
 }
 
 /// Upstream exits on revocation; we take the same subnet back when it is still free.
-async fn reacquire(registry: &mut Registry, shared: &Shared, own: &Lease) -> Result<(), anyhow::Error> {
+async fn reacquire(
+    registry: &mut Registry,
+    shared: &Shared,
+    own: &Lease,
+) -> Result<(), anyhow::Error> {
     warn!(subnet = %own.subnet, "lease has been revoked; re-acquiring the same subnet");
     loop {
         let result = if own.is_reservation() {
-            registry.put_reservation(own.subnet, &own.attrs).await.map(|_| Some(own.clone()))
+            registry
+                .put_reservation(own.subnet, &own.attrs)
+                .await
+                .map(|_| Some(own.clone()))
         } else {
             registry.create_lease(own.subnet, &own.attrs).await
         };

@@ -24,11 +24,23 @@ pub struct LeaseAttrs {
     pub public_ip: Ipv4Addr,
     #[serde(rename = "PublicIPv6", default)]
     pub public_ipv6: Option<Ipv6Addr>,
-    #[serde(rename = "BackendType", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "BackendType",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub backend_type: String,
-    #[serde(rename = "BackendData", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "BackendData",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backend_data: Option<Box<RawValue>>,
-    #[serde(rename = "BackendV6Data", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "BackendV6Data",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub backend_v6_data: Option<Box<RawValue>>,
 }
 
@@ -52,10 +64,18 @@ impl LeaseAttrs {
                 reason: e.to_string(),
             })?;
         // `"BackendData":null` is the same as absent.
-        if attrs.backend_data.as_ref().is_some_and(|d| d.get() == "null") {
+        if attrs
+            .backend_data
+            .as_ref()
+            .is_some_and(|d| d.get() == "null")
+        {
             attrs.backend_data = None;
         }
-        if attrs.backend_v6_data.as_ref().is_some_and(|d| d.get() == "null") {
+        if attrs
+            .backend_v6_data
+            .as_ref()
+            .is_some_and(|d| d.get() == "null")
+        {
             attrs.backend_v6_data = None;
         }
         Ok(attrs)
@@ -242,7 +262,10 @@ mod tests {
             backend_type: String::new(),
             ..hg
         };
-        assert_eq!(udp.to_json(), r#"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#);
+        assert_eq!(
+            udp.to_json(),
+            r#"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#
+        );
     }
 
     #[test]
@@ -255,7 +278,16 @@ mod tests {
         let e = parse_lease(P, "/coreos.com/network/subnets/10.244.9.0-24", b"{oops", 0)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("10.244.9.0-24") && e.contains("not a valid lease"), "{e}");
-        assert!(parse_lease(P, "/coreos.com/network/subnets/10.244.9.0-24", br#"{"PublicIP":"nope"}"#, 0).is_err());
+        assert!(
+            e.contains("10.244.9.0-24") && e.contains("not a valid lease"),
+            "{e}"
+        );
+        assert!(parse_lease(
+            P,
+            "/coreos.com/network/subnets/10.244.9.0-24",
+            br#"{"PublicIP":"nope"}"#,
+            0
+        )
+        .is_err());
     }
 }

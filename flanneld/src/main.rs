@@ -13,7 +13,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match cli.command {
@@ -26,7 +30,10 @@ fn routes(socket: &std::path::Path, json: bool) -> ExitCode {
     match status::fetch(socket) {
         Ok(report) => {
             if json {
-                println!("{}", serde_json::to_string_pretty(&report.peers).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report.peers).unwrap_or_default()
+                );
             } else {
                 print!("{}", status::render_table(&report));
             }

@@ -59,13 +59,21 @@ pub async fn apply(nl: &Netlink, changes: &Changes) -> usize {
         check("remove route", r.dst.to_string(), nl.del_route(r).await);
     }
     for n in &changes.remove.neighbours {
-        check("remove neighbour", n.ip.to_string(), nl.del_neighbour(n).await);
+        check(
+            "remove neighbour",
+            n.ip.to_string(),
+            nl.del_neighbour(n).await,
+        );
     }
     for f in &changes.remove.fdb {
         check("remove fdb", f.dst.to_string(), nl.del_fdb(f).await);
     }
     for n in &changes.add.neighbours {
-        check("add neighbour", n.ip.to_string(), nl.replace_neighbour(n).await);
+        check(
+            "add neighbour",
+            n.ip.to_string(),
+            nl.replace_neighbour(n).await,
+        );
     }
     for f in &changes.add.fdb {
         check("add fdb", f.dst.to_string(), nl.replace_fdb(f).await);
@@ -104,8 +112,15 @@ pub async fn run(nl: Netlink, shared: Arc<Shared>, interval: Duration) {
             .await
         {
             Ok((0, _)) => {}
-            Ok((n, 0)) => info!(changes = n, elapsed_ms = start.elapsed().as_millis() as u64, "kernel reconciled"),
-            Ok((n, failed)) => warn!(changes = n, failed, "kernel reconciled with failures; retrying next pass"),
+            Ok((n, 0)) => info!(
+                changes = n,
+                elapsed_ms = start.elapsed().as_millis() as u64,
+                "kernel reconciled"
+            ),
+            Ok((n, failed)) => warn!(
+                changes = n,
+                failed, "kernel reconciled with failures; retrying next pass"
+            ),
             Err(e) => warn!("reading kernel state failed: {e}"),
         }
         shared.kernel_ready.store(true, Ordering::Relaxed);

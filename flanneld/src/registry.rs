@@ -227,8 +227,7 @@ impl Registry {
             return Ok(None);
         }
         let resp = self.client.lease_time_to_live(id, None).await?;
-        Ok((resp.ttl() > 0)
-            .then(|| SystemTime::now() + Duration::from_secs(resp.ttl() as u64)))
+        Ok((resp.ttl() > 0).then(|| SystemTime::now() + Duration::from_secs(resp.ttl() as u64)))
     }
 
     /// Watch the subnets prefix from `revision` on.

@@ -29,7 +29,8 @@ pub fn bind_status(path: &Path) -> anyhow::Result<UnixListener> {
     }
     // A socket file left by a previous run.
     let _ = std::fs::remove_file(path);
-    UnixListener::bind(path).map_err(|e| anyhow::anyhow!("binding status socket {}: {e}", path.display()))
+    UnixListener::bind(path)
+        .map_err(|e| anyhow::anyhow!("binding status socket {}: {e}", path.display()))
 }
 
 pub async fn serve_status(listener: UnixListener, nl: Netlink, shared: Arc<Shared>) {

@@ -64,7 +64,12 @@ pub fn peer_rows(
     actual: &KernelState,
     dev_names: &BTreeMap<u32, String>,
 ) -> Vec<PeerRow> {
-    let dev = |i: u32| dev_names.get(&i).cloned().unwrap_or_else(|| format!("if{i}"));
+    let dev = |i: u32| {
+        dev_names
+            .get(&i)
+            .cloned()
+            .unwrap_or_else(|| format!("if{i}"))
+    };
     let mut rows = Vec::with_capacity(peers.len());
     for lease in peers.values() {
         let mut row = PeerRow {
@@ -90,21 +95,30 @@ pub fn peer_rows(
                 if !actual.routes.contains(r) {
                     let conflict = actual.routes.iter().any(|a| a.dst == r.dst);
                     stale |= conflict;
-                    row.problems.push(if conflict { "route (stale)" } else { "route" }.into());
+                    row.problems
+                        .push(if conflict { "route (stale)" } else { "route" }.into());
                 }
             }
             if let Some(n) = &e.neighbour {
                 if !actual.neighbours.contains(n) {
                     let conflict = actual.neighbours.iter().any(|a| a.ip == n.ip);
                     stale |= conflict;
-                    row.problems.push(if conflict { "neighbour (stale)" } else { "neighbour" }.into());
+                    row.problems.push(
+                        if conflict {
+                            "neighbour (stale)"
+                        } else {
+                            "neighbour"
+                        }
+                        .into(),
+                    );
                 }
             }
             if let Some(f) = &e.fdb {
                 if !actual.fdb.contains(f) {
                     let conflict = actual.fdb.iter().any(|a| a.mac == f.mac);
                     stale |= conflict;
-                    row.problems.push(if conflict { "fdb (stale)" } else { "fdb" }.into());
+                    row.problems
+                        .push(if conflict { "fdb (stale)" } else { "fdb" }.into());
                 }
             }
             row.kernel = if stale {
@@ -150,7 +164,16 @@ pub fn render_table(report: &Report) -> String {
         n.network,
         n.expires
     );
-    let header = ["SUBNET", "PUBLIC-IP", "BACKEND", "VTEP-MAC", "NEXT-HOP", "DEVICE", "EXPIRES", "KERNEL"];
+    let header = [
+        "SUBNET",
+        "PUBLIC-IP",
+        "BACKEND",
+        "VTEP-MAC",
+        "NEXT-HOP",
+        "DEVICE",
+        "EXPIRES",
+        "KERNEL",
+    ];
     let mut lines: Vec<[String; 8]> = vec![header.map(String::from)];
     for p in &report.peers {
         let kernel = if p.problems.is_empty() {
@@ -240,9 +263,19 @@ mod tests {
     fn setup() -> (Backend, BTreeMap<Ipv4Net, Lease>, BTreeMap<u32, String>) {
         let b = Backend::Vxlan {
             cfg: VxlanConfig::default(),
-            dev: Device { index: 5, name: "flannel.1".into() },
+            dev: Device {
+                index: 5,
+                name: "flannel.1".into(),
+            },
             mac: [2, 0, 0, 0, 0, 1],
-            ext: External { dev: Device { index: 2, name: "eth0".into() }, addrs: vec![], mtu: 1500 },
+            ext: External {
+                dev: Device {
+                    index: 2,
+                    name: "eth0".into(),
+                },
+                addrs: vec![],
+                mtu: 1500,
+            },
         };
         let mut peers = BTreeMap::new();
         for i in 2..=3u8 {
@@ -253,7 +286,13 @@ mod tests {
                     public_ip: format!("198.18.0.{i}").parse().unwrap(),
                     public_ipv6: None,
                     backend_type: "vxlan".into(),
-                    backend_data: Some(VxlanLeaseData { vni: 1, vtep_mac: format!("c6:d2:32:6f:8f:{i:02x}") }.to_raw()),
+                    backend_data: Some(
+                        VxlanLeaseData {
+                            vni: 1,
+                            vtep_mac: format!("c6:d2:32:6f:8f:{i:02x}"),
+                        }
+                        .to_raw(),
+                    ),
                     backend_v6_data: None,
                 },
                 etcd_lease: 0,
@@ -281,7 +320,10 @@ mod tests {
         assert_eq!(rows[0].kernel, "missing");
         assert_eq!(rows[0].problems, vec!["route"]);
         // Same destination, wrong gateway: stale.
-        actual.routes.insert(crate::netlink::Route { gateway: Some("10.9.9.9".parse().unwrap()), ..r });
+        actual.routes.insert(crate::netlink::Route {
+            gateway: Some("10.9.9.9".parse().unwrap()),
+            ..r
+        });
         assert_eq!(peer_rows(&b, &peers, &actual, &names)[0].kernel, "stale");
     }
 
@@ -292,15 +334,30 @@ mod tests {
         peers.remove(&"10.244.3.0/24".parse().unwrap());
         let rows = peer_rows(&b, &peers, &actual, &names);
         assert_eq!(rows.len(), 2);
-        assert_eq!((rows[1].subnet.as_str(), rows[1].kernel.as_str()), ("10.244.3.0/24", "stale"));
+        assert_eq!(
+            (rows[1].subnet.as_str(), rows[1].kernel.as_str()),
+            ("10.244.3.0/24", "stale")
+        );
         let own = peers.values().next().unwrap().clone();
-        let report = Report { node: node_status(&b, "10.244.0.0/16".parse().unwrap(), &own), peers: rows };
+        let report = Report {
+            node: node_status(&b, "10.244.0.0/16".parse().unwrap(), &own),
+            peers: rows,
+        };
         let text = render_table(&report);
         assert!(text.starts_with("node: subnet 10.244.2.0/24"), "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with("SUBNET"), "{text}");
         assert!(text.contains("stale (no lease)"), "{text}");
         let json = serde_json::to_value(&report.peers).unwrap();
-        for key in ["subnet", "public_ip", "backend", "vtep_mac", "next_hop", "device", "expires", "kernel"] {
+        for key in [
+            "subnet",
+            "public_ip",
+            "backend",
+            "vtep_mac",
+            "next_hop",
+            "device",
+            "expires",
+            "kernel",
+        ] {
             assert!(json[0].get(key).is_some(), "{key}");
         }
     }
@@ -308,6 +365,9 @@ mod tests {
     #[test]
     fn fetch_without_daemon_says_so() {
         let e = fetch(Path::new("/nonexistent/flanneld.sock")).unwrap_err();
-        assert!(e.contains("no flanneld is listening on /nonexistent/flanneld.sock"), "{e}");
+        assert!(
+            e.contains("no flanneld is listening on /nonexistent/flanneld.sock"),
+            "{e}"
+        );
     }
 }

@@ -87,7 +87,10 @@ mod tests {
             "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.1.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"
         );
         let env6 = SubnetEnv {
-            ipv6: Some(("fd00::/48".parse().unwrap(), "fd00:0:0:5::/64".parse().unwrap())),
+            ipv6: Some((
+                "fd00::/48".parse().unwrap(),
+                "fd00:0:0:5::/64".parse().unwrap(),
+            )),
             ipmasq: false,
             ..env
         };
@@ -100,7 +103,10 @@ mod tests {
     #[test]
     fn previous_subnet_from_file() {
         let text = "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.7.1/24\n";
-        assert_eq!(previous_subnet(text), Some("10.244.7.0/24".parse().unwrap()));
+        assert_eq!(
+            previous_subnet(text),
+            Some("10.244.7.0/24".parse().unwrap())
+        );
         assert_eq!(previous_subnet("garbage"), None);
     }
 

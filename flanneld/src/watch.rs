@@ -78,7 +78,11 @@ impl Watcher {
                     self.note_lease_ids(&snap.leases);
                     let n = snap.leases.len();
                     if self.shared.set_peers(snap.leases) {
-                        info!(leases = n, revision = snap.revision, "lease snapshot applied");
+                        info!(
+                            leases = n,
+                            revision = snap.revision,
+                            "lease snapshot applied"
+                        );
                     }
                     backoff.reset();
                     return snap.revision;
@@ -135,10 +139,17 @@ impl Watcher {
                         backoff.reset();
                         if resp.canceled() {
                             if resp.compact_revision() > 0 {
-                                warn!(revision, compacted = resp.compact_revision(), "watch revision was compacted; re-listing");
+                                warn!(
+                                    revision,
+                                    compacted = resp.compact_revision(),
+                                    "watch revision was compacted; re-listing"
+                                );
                                 compacted = true;
                             } else {
-                                warn!(reason = resp.cancel_reason(), "watch cancelled by etcd; resuming");
+                                warn!(
+                                    reason = resp.cancel_reason(),
+                                    "watch cancelled by etcd; resuming"
+                                );
                             }
                             break;
                         }

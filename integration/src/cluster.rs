@@ -72,8 +72,14 @@ impl Cluster {
         let mut args = vec![
             format!("--etcd-endpoints={}", self.lab.etcd_endpoint()),
             format!("--etcd-prefix={}", inst.prefix),
-            format!("--subnet-file={}", self.subnet_file(node, &inst.name).display()),
-            format!("--status-socket={}", self.socket(node, &inst.name).display()),
+            format!(
+                "--subnet-file={}",
+                self.subnet_file(node, &inst.name).display()
+            ),
+            format!(
+                "--status-socket={}",
+                self.socket(node, &inst.name).display()
+            ),
             "--iface=eth0".into(),
         ];
         args.extend(inst.args.iter().cloned());
@@ -84,7 +90,10 @@ impl Cluster {
     pub fn start(&mut self, node: usize, inst: &Instance) -> Result<ProcId> {
         let ns = self.lab.node_ns(node);
         let args = self.flanneld_args(node, inst);
-        let mut env = vec![("FLANNELD_LOG".to_string(), "info,flanneld=debug".to_string())];
+        let mut env = vec![(
+            "FLANNELD_LOG".to_string(),
+            "info,flanneld=debug".to_string(),
+        )];
         env.extend(inst.env.iter().cloned());
         let id = self.lab.spawn(
             &ns,
@@ -93,7 +102,8 @@ impl Cluster {
             &args,
             &env,
         )?;
-        self.procs.retain(|(n, i, _)| !(*n == node && *i == inst.name));
+        self.procs
+            .retain(|(n, i, _)| !(*n == node && *i == inst.name));
         self.procs.push((node, inst.name.clone(), id));
         Ok(id)
     }
@@ -117,16 +127,20 @@ impl Cluster {
         let id = self.proc(node, inst);
         let mut text = String::new();
         let mut died = false;
-        Lab::wait_until(Duration::from_secs(20), &format!("{}", path.display()), || {
-            if let Some(id) = id {
-                if !self.lab.is_running(id) {
-                    died = true;
-                    return true;
+        Lab::wait_until(
+            Duration::from_secs(20),
+            &format!("{}", path.display()),
+            || {
+                if let Some(id) = id {
+                    if !self.lab.is_running(id) {
+                        died = true;
+                        return true;
+                    }
                 }
-            }
-            text = std::fs::read_to_string(&path).unwrap_or_default();
-            text.contains("FLANNEL_IPMASQ=")
-        })?;
+                text = std::fs::read_to_string(&path).unwrap_or_default();
+                text.contains("FLANNEL_IPMASQ=")
+            },
+        )?;
         if died {
             bail!(
                 "flanneld on node {node} exited:\n{}",
@@ -181,8 +195,11 @@ impl Cluster {
     /// `flanneld routes --json` on a node, parsed.
     pub fn routes_json(&self, node: usize, inst: &str) -> Result<Vec<Value>> {
         let out = self.routes(node, inst, true)?;
-        let v: Value = serde_json::from_str(&out).with_context(|| format!("routes --json: {out}"))?;
-        v.as_array().cloned().context("routes --json is not an array")
+        let v: Value =
+            serde_json::from_str(&out).with_context(|| format!("routes --json: {out}"))?;
+        v.as_array()
+            .cloned()
+            .context("routes --json is not an array")
     }
 
     /// `flanneld routes [--json]` output.
@@ -195,7 +212,10 @@ impl Cluster {
         }
         let out = self.lab.exec(&self.lab.node_ns(node), &cmd)?;
         if !out.status.success() {
-            bail!("flanneld routes failed: {}", String::from_utf8_lossy(&out.stderr));
+            bail!(
+                "flanneld routes failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }

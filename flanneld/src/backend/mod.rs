@@ -227,12 +227,20 @@ pub fn diff(desired: &KernelState, actual: &KernelState) -> Changes {
     Changes {
         add: KernelState {
             routes: desired.routes.difference(&actual.routes).cloned().collect(),
-            neighbours: desired.neighbours.difference(&actual.neighbours).cloned().collect(),
+            neighbours: desired
+                .neighbours
+                .difference(&actual.neighbours)
+                .cloned()
+                .collect(),
             fdb: desired.fdb.difference(&actual.fdb).cloned().collect(),
         },
         remove: KernelState {
             routes: actual.routes.difference(&desired.routes).cloned().collect(),
-            neighbours: actual.neighbours.difference(&desired.neighbours).cloned().collect(),
+            neighbours: actual
+                .neighbours
+                .difference(&desired.neighbours)
+                .cloned()
+                .collect(),
             fdb: actual.fdb.difference(&desired.fdb).cloned().collect(),
         },
     }
@@ -245,7 +253,10 @@ mod tests {
 
     fn ext() -> External {
         External {
-            dev: Device { index: 2, name: "eth0".into() },
+            dev: Device {
+                index: 2,
+                name: "eth0".into(),
+            },
             addrs: vec!["198.18.0.1/24".parse().unwrap()],
             mtu: 1500,
         }
@@ -253,8 +264,14 @@ mod tests {
 
     fn vxlan(direct: bool) -> Backend {
         Backend::Vxlan {
-            cfg: VxlanConfig { direct_routing: direct, ..Default::default() },
-            dev: Device { index: 5, name: "flannel.1".into() },
+            cfg: VxlanConfig {
+                direct_routing: direct,
+                ..Default::default()
+            },
+            dev: Device {
+                index: 5,
+                name: "flannel.1".into(),
+            },
             mac: [0x02, 0, 0, 0, 0, 1],
             ext: ext(),
         }
@@ -268,7 +285,13 @@ mod tests {
                 public_ip: ip.parse().unwrap(),
                 public_ipv6: None,
                 backend_type: ty.into(),
-                backend_data: mac.map(|m| VxlanLeaseData { vni: 1, vtep_mac: m.into() }.to_raw()),
+                backend_data: mac.map(|m| {
+                    VxlanLeaseData {
+                        vni: 1,
+                        vtep_mac: m.into(),
+                    }
+                    .to_raw()
+                }),
                 backend_v6_data: None,
             },
             etcd_lease: 1,
@@ -278,19 +301,56 @@ mod tests {
 
     #[test]
     fn vxlan_peer_gets_route_neighbour_and_fdb() {
-        let p = peer("10.244.2.0/24", "198.18.0.2", "vxlan", Some("c6:d2:32:6f:8f:44"));
+        let p = peer(
+            "10.244.2.0/24",
+            "198.18.0.2",
+            "vxlan",
+            Some("c6:d2:32:6f:8f:44"),
+        );
         let e = vxlan(false).peer_entries(&p).unwrap();
         let mac = [0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44];
         let vtep: Ipv4Addr = "10.244.2.0".parse().unwrap();
-        assert_eq!(e.route, Some(Route { dst: p.subnet, gateway: Some(vtep), oif: 5, onlink: true }));
-        assert_eq!(e.neighbour, Some(Neighbour { ifindex: 5, ip: vtep, mac }));
-        assert_eq!(e.fdb, Some(Fdb { ifindex: 5, mac, dst: "198.18.0.2".parse().unwrap() }));
+        assert_eq!(
+            e.route,
+            Some(Route {
+                dst: p.subnet,
+                gateway: Some(vtep),
+                oif: 5,
+                onlink: true
+            })
+        );
+        assert_eq!(
+            e.neighbour,
+            Some(Neighbour {
+                ifindex: 5,
+                ip: vtep,
+                mac
+            })
+        );
+        assert_eq!(
+            e.fdb,
+            Some(Fdb {
+                ifindex: 5,
+                mac,
+                dst: "198.18.0.2".parse().unwrap()
+            })
+        );
     }
 
     #[test]
     fn vxlan_direct_routing_on_same_segment_only() {
-        let near = peer("10.244.2.0/24", "198.18.0.2", "vxlan", Some("c6:d2:32:6f:8f:44"));
-        let far = peer("10.244.3.0/24", "198.18.1.3", "vxlan", Some("c6:d2:32:6f:8f:45"));
+        let near = peer(
+            "10.244.2.0/24",
+            "198.18.0.2",
+            "vxlan",
+            Some("c6:d2:32:6f:8f:44"),
+        );
+        let far = peer(
+            "10.244.3.0/24",
+            "198.18.1.3",
+            "vxlan",
+            Some("c6:d2:32:6f:8f:45"),
+        );
         let b = vxlan(true);
         let e = b.peer_entries(&near).unwrap();
         assert_eq!(e.route.unwrap().oif, 2);
@@ -301,13 +361,33 @@ mod tests {
 
     #[test]
     fn backends_ignore_other_types_and_bad_data() {
-        assert!(vxlan(false).peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "host-gw", None)).is_none());
-        assert!(vxlan(false).peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "vxlan", Some("zz"))).is_none());
-        assert!(vxlan(false).peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "vxlan", None)).is_none());
+        assert!(vxlan(false)
+            .peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "host-gw", None))
+            .is_none());
+        assert!(vxlan(false)
+            .peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "vxlan", Some("zz")))
+            .is_none());
+        assert!(vxlan(false)
+            .peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "vxlan", None))
+            .is_none());
         let hg = Backend::HostGw { ext: ext() };
-        assert!(hg.peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "", None)).is_none());
-        let r = hg.peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "host-gw", None)).unwrap().route.unwrap();
-        assert_eq!(r, Route { dst: "10.244.2.0/24".parse().unwrap(), gateway: Some("198.18.0.2".parse().unwrap()), oif: 2, onlink: false });
+        assert!(hg
+            .peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "", None))
+            .is_none());
+        let r = hg
+            .peer_entries(&peer("10.244.2.0/24", "198.18.0.2", "host-gw", None))
+            .unwrap()
+            .route
+            .unwrap();
+        assert_eq!(
+            r,
+            Route {
+                dst: "10.244.2.0/24".parse().unwrap(),
+                gateway: Some("198.18.0.2".parse().unwrap()),
+                oif: 2,
+                onlink: false
+            }
+        );
     }
 
     #[test]
@@ -315,7 +395,12 @@ mod tests {
         let b = Backend::HostGw { ext: ext() };
         let net: Ipv4Net = "10.244.0.0/16".parse().unwrap();
         let own: Ipv4Net = "10.244.1.0/24".parse().unwrap();
-        let r = |dst: &str, gw: Option<&str>, oif| Route { dst: dst.parse().unwrap(), gateway: gw.map(|g| g.parse().unwrap()), oif, onlink: false };
+        let r = |dst: &str, gw: Option<&str>, oif| Route {
+            dst: dst.parse().unwrap(),
+            gateway: gw.map(|g| g.parse().unwrap()),
+            oif,
+            onlink: false,
+        };
         assert!(b.owns_route(&r("10.244.9.0/24", Some("198.18.0.9"), 2), net, own));
         assert!(!b.owns_route(&r("0.0.0.0/0", Some("198.18.0.254"), 2), net, own));
         assert!(!b.owns_route(&r("10.244.1.0/24", None, 7), net, own));
@@ -326,8 +411,18 @@ mod tests {
     #[test]
     fn diff_adds_missing_and_removes_unjustified() {
         let b = vxlan(false);
-        let p2 = peer("10.244.2.0/24", "198.18.0.2", "vxlan", Some("c6:d2:32:6f:8f:44"));
-        let p3 = peer("10.244.3.0/24", "198.18.0.3", "vxlan", Some("c6:d2:32:6f:8f:45"));
+        let p2 = peer(
+            "10.244.2.0/24",
+            "198.18.0.2",
+            "vxlan",
+            Some("c6:d2:32:6f:8f:44"),
+        );
+        let p3 = peer(
+            "10.244.3.0/24",
+            "198.18.0.3",
+            "vxlan",
+            Some("c6:d2:32:6f:8f:45"),
+        );
         let want = desired(&b, [&p2]);
         let have = desired(&b, [&p3]);
         let c = diff(&want, &have);

@@ -55,7 +55,11 @@ fn run() -> Result<()> {
     let (backend, nodes) = parse_args()?;
     println!("== building a {nodes}-node lab (namespaces, fabric bridge, etcd on 198.18.0.254)");
     let mut c = Cluster::new(nodes, &net_config("10.244.0.0/16", &backend))?;
-    println!("   lab prefix {}; network config: {}", c.lab.prefix(), net_config("10.244.0.0/16", &backend));
+    println!(
+        "   lab prefix {}; network config: {}",
+        c.lab.prefix(),
+        net_config("10.244.0.0/16", &backend)
+    );
     println!("== starting flanneld ({backend}) on every node");
     c.start_all(&Instance {
         args: vec!["--ip-masq".into()],
@@ -64,7 +68,11 @@ fn run() -> Result<()> {
     let mut pods = Vec::new();
     for n in 1..=nodes {
         let env = std::fs::read_to_string(c.subnet_file(n, "a"))?;
-        println!("-- node {n} ({}) subnet.env:\n{}", Lab::node_ip(n), indent(&env));
+        println!(
+            "-- node {n} ({}) subnet.env:\n{}",
+            Lab::node_ip(n),
+            indent(&env)
+        );
         let pod = c.add_pod(n, "a", "cni0")?;
         c.lab.start_tcp_echo(&pod.0, PORT)?;
         pods.push(pod);
@@ -95,7 +103,10 @@ fn run() -> Result<()> {
     }
     let out = c.lab.ping(&pods[0].0, "203.0.113.10".parse()?);
     failures += usize::from(!out);
-    println!("   pod on node 1 -> outside host 203.0.113.10 (masqueraded): ping {}", ok(out));
+    println!(
+        "   pod on node 1 -> outside host 203.0.113.10 (masqueraded): ping {}",
+        ok(out)
+    );
     for n in 1..=nodes {
         println!("== flanneld routes on node {n}");
         print!("{}", indent(&c.routes(n, "a", false)?));
