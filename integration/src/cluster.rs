@@ -80,8 +80,11 @@ impl Cluster {
                 "--status-socket={}",
                 self.socket(node, &inst.name).display()
             ),
-            "--iface=eth0".into(),
         ];
+        // The underlay unless the instance chooses its interface itself.
+        if !inst.args.iter().any(|a| a.starts_with("--iface")) {
+            args.push("--iface=eth0".into());
+        }
         args.extend(inst.args.iter().cloned());
         args
     }

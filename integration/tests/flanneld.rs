@@ -728,3 +728,104 @@ fn env_fallbacks_health_endpoints_and_rule_resync() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("flanneld "));
 }
+
+#[test]
+fn vxlan_options_direct_routing_mtu_port_vni_and_interface_selection() {
+    let config = r#"{"Network":"10.244.0.0/16","Backend":{"Type":"vxlan","VNI":4,"Port":4789,"DirectRouting":true,"MTU":1400}}"#;
+    let mut lab = Lab::with_options(flannel_integration::LabOptions {
+        nodes: 3,
+        second_underlay: true,
+    })
+    .unwrap();
+    lab.start_etcd().unwrap();
+    lab.etcdctl(&["put", "/coreos.com/network/config", config])
+        .unwrap();
+    let mut c = Cluster::from_lab(lab);
+    // Three ways to choose the interface: regex, can-reach, and by name (node 3 on the second segment).
+    c.start(1, &inst(&[r"--iface-regex=^198\.18\.0\."]))
+        .unwrap();
+    c.start(2, &inst(&["--iface-can-reach=198.18.0.254"]))
+        .unwrap();
+    c.start(3, &inst(&["--iface=eth1"])).unwrap();
+    let mut pods = vec![];
+    for n in 1..=3 {
+        let env = c.wait_subnet_file(n, "a").unwrap();
+        assert!(env.contains("FLANNEL_MTU=1400\n"), "{env}");
+        pods.push(c.add_pod(n, "a", "cni0").unwrap());
+    }
+    let dev = c.ip(1, "-d link show flannel.4").unwrap();
+    assert!(
+        dev.contains("mtu 1400") && dev.contains("vxlan id 4") && dev.contains("dstport 4789"),
+        "{dev}"
+    );
+    for n in 1..=3 {
+        wait("routes ok", 15, || c.all_ok(n, "a", 2));
+    }
+    let s2 = c.subnet(2, "a").unwrap();
+    let s3 = c.subnet(3, "a").unwrap();
+    // Node 2 shares node 1's segment: a plain route. Node 3 does not: through the VXLAN.
+    assert!(c
+        .ip(1, &format!("route show {s2}"))
+        .unwrap()
+        .contains("via 198.18.0.2 dev eth0"));
+    assert!(c
+        .ip(1, &format!("route show {s3}"))
+        .unwrap()
+        .contains(&format!("via {} dev flannel.4 onlink", s3.network())));
+    let v3 = c
+        .lab
+        .etcdctl(&["get", &key(&s3.to_string()), "--print-value-only"])
+        .unwrap();
+    assert!(
+        v3.contains(r#""PublicIP":"198.18.1.3""#) && v3.contains(r#""VNI":4"#),
+        "{v3}"
+    );
+    for (i, (from, _)) in pods.iter().enumerate() {
+        for (j, (_, to)) in pods.iter().enumerate() {
+            if i != j {
+                assert!(c.lab.ping(from, *to), "ping {from} -> {to}");
+            }
+        }
+    }
+}
+
+#[test]
+fn lease_is_renewed_before_expiry() {
+    let mut c = Cluster::new(1, &net_config("10.244.0.0/16", "host-gw")).unwrap();
+    // A margin of 1439 minutes renews the 24 h lease one minute after it was granted.
+    c.start(1, &inst(&["--subnet-lease-renew-margin=1439"]))
+        .unwrap();
+    c.wait_subnet_file(1, "a").unwrap();
+    let s = c.subnet(1, "a").unwrap().to_string();
+    let lease_of = |c: &Cluster| -> i64 {
+        let out = c.lab.etcdctl(&["get", &key(&s), "-w", "json"]).unwrap();
+        let v: Value = serde_json::from_str(&out).unwrap();
+        v["kvs"][0]["lease"].as_i64().unwrap_or(0)
+    };
+    let first = lease_of(&c);
+    assert_ne!(first, 0);
+    wait("lease renewed", 75, || lease_of(&c) != first);
+    assert!(c.log(1, "a").contains("lease renewed"));
+    let ttl = c
+        .lab
+        .etcdctl(&["lease", "timetolive", &format!("{:x}", lease_of(&c))])
+        .unwrap();
+    assert!(
+        ttl.contains("remaining(8639") || ttl.contains("remaining(8640"),
+        "{ttl}"
+    );
+    assert_eq!(c.subnet(1, "a").unwrap().to_string(), s);
+}
+
+#[test]
+fn host_gw_refuses_a_public_ip_that_is_not_on_the_interface() {
+    let mut c = Cluster::new(1, &net_config("10.244.0.0/16", "host-gw")).unwrap();
+    let id = c.start(1, &inst(&["--public-ip=198.18.0.77"])).unwrap();
+    wait("flanneld exits", 10, || !c.lab.is_running(id));
+    assert!(!c.lab.exit_status(id).unwrap().unwrap().success());
+    let log = c.log(1, "a");
+    assert!(
+        log.contains("public IP 198.18.0.77 is not an address of interface eth0"),
+        "{log}"
+    );
+}
