@@ -208,39 +208,13 @@ impl Netlink {
         if name.is_empty() || name.len() > 15 {
             return Ok(None);
         }
-        let mut replies = self.handle.link().get().match_name(name).execute();
-        let mut found = None;
-        loop {
-            match replies.try_next().await {
-                Ok(Some(m)) => {
-                    if found.is_none() {
-                        found = Some(m);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) if errno_of(&e) == Some(ENODEV) => return Ok(None),
-                Err(e) => return Err(NetlinkError::kernel("get", format!("link {name}"), e)),
-            }
-        }
-        Ok(found)
+        let replies = self.handle.link().get().match_name(name).execute();
+        first_link(replies, || format!("link {name}")).await
     }
 
     async fn link_by_index(&self, index: u32) -> Result<Option<Link>, NetlinkError> {
-        let mut replies = self.handle.link().get().match_index(index).execute();
-        let mut found = None;
-        loop {
-            match replies.try_next().await {
-                Ok(Some(m)) => {
-                    if found.is_none() {
-                        found = Some(m);
-                    }
-                }
-                Ok(None) => break,
-                Err(e) if errno_of(&e) == Some(ENODEV) => return Ok(None),
-                Err(e) => return Err(NetlinkError::kernel("get", format!("link #{index}"), e)),
-            }
-        }
-        match found {
+        let replies = self.handle.link().get().match_index(index).execute();
+        match first_link(replies, || format!("link #{index}")).await? {
             None => Ok(None),
             Some(m) => {
                 let addrs = self.ipv4_addrs_of(index).await?;
@@ -996,6 +970,26 @@ pub fn random_local_mac() -> Mac {
     let mut m: Mac = rand::random();
     m[0] = (m[0] & 0xfe) | 0x02;
     m
+}
+
+/// The first link message of a `link get` reply (draining the rest); a missing device is `None`.
+async fn first_link(
+    mut replies: impl futures::Stream<Item = Result<LinkMessage, rtnetlink::Error>> + Unpin,
+    what: impl Fn() -> String,
+) -> Result<Option<LinkMessage>, NetlinkError> {
+    let mut found = None;
+    loop {
+        match replies.try_next().await {
+            Ok(Some(m)) => {
+                if found.is_none() {
+                    found = Some(m);
+                }
+            }
+            Ok(None) => return Ok(found),
+            Err(e) if errno_of(&e) == Some(ENODEV) => return Ok(None),
+            Err(e) => return Err(NetlinkError::kernel("get", what(), e)),
+        }
+    }
 }
 
 #[cfg(test)]

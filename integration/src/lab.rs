@@ -415,6 +415,11 @@ impl Lab {
     /// until `etcdctl endpoint health` succeeds. Starting it again after
     /// [`Lab::stop_etcd`] reuses the data dir.
     pub fn start_etcd(&mut self) -> Result<()> {
+        self.start_etcd_with(&[])
+    }
+
+    /// Like [`Lab::start_etcd`], with extra etcd flags (e.g. `--max-txn-ops=2000`).
+    pub fn start_etcd_with(&mut self, extra: &[String]) -> Result<()> {
         cmd::require_tool("etcd", "etcd-server")?;
         cmd::require_tool("etcdctl", "etcd-client")?;
         if let Some(id) = self.etcd {
@@ -447,6 +452,7 @@ impl Lab {
         ]
         .iter()
         .map(|s| s.to_string())
+        .chain(extra.iter().cloned())
         .collect();
         let fab = self.fabric_ns();
         let id = self.spawn(&fab, "etcd", Path::new("etcd"), &args, &[])?;
@@ -480,6 +486,11 @@ impl Lab {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The process id of the running etcd.
+    pub fn etcd_proc(&self) -> Option<ProcId> {
+        self.etcd
     }
 
     /// Stops etcd with SIGTERM and waits for it to exit (no-op if not running).

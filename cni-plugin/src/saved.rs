@@ -1,0 +1,120 @@
+//! The saved delegate configurations: `<dataDir>/<containerID>` (directory 0700, file 0600,
+//! written to a temporary file, fsynced, renamed), read back by DEL, CHECK and GC.
+
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::env::validate_container_id;
+use crate::error::CniError;
+
+/// The file holding the delegate configuration of a container.
+pub fn path(data_dir: &Path, cid: &str) -> PathBuf {
+    data_dir.join(cid)
+}
+
+/// Writes the configuration (replacing an older one).
+pub fn save(data_dir: &Path, cid: &str, bytes: &[u8]) -> Result<(), CniError> {
+    let io = |what: &str, e: &std::io::Error| CniError::io(format!("{what} {}", data_dir.display()), e);
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(data_dir)
+        .map_err(|e| io("cannot create", &e))?;
+    // A leading dot never starts a container ID, so GC never mistakes it for one.
+    let tmp = data_dir.join(format!(".{cid}.tmp"));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path(data_dir, cid))?;
+        fs::File::open(data_dir)?.sync_all()
+    })();
+    written.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        io("cannot save the delegate configuration in", &e)
+    })
+}
+
+/// The saved configuration; None when there is none.
+pub fn load(data_dir: &Path, cid: &str) -> Result<Option<Vec<u8>>, CniError> {
+    let p = path(data_dir, cid);
+    match fs::read(&p) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(CniError::io(format!("cannot read {}", p.display()), &e)),
+    }
+}
+
+/// Removes the saved configuration (absent is fine).
+pub fn remove(data_dir: &Path, cid: &str) -> Result<(), CniError> {
+    let p = path(data_dir, cid);
+    match fs::remove_file(&p) {
+        Err(e) if e.kind() != ErrorKind::NotFound => {
+            Err(CniError::io(format!("cannot remove {}", p.display()), &e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Puts back what `load` returned before an ADD overwrote it (ADD failed): the old content, or
+/// no file.
+pub fn restore(data_dir: &Path, cid: &str, previous: Option<&[u8]>) -> Result<(), CniError> {
+    match previous {
+        Some(bytes) => save(data_dir, cid, bytes),
+        None => remove(data_dir, cid),
+    }
+}
+
+/// Container IDs with a saved configuration (names that are not container IDs are ignored).
+pub fn list(data_dir: &Path) -> Result<Vec<String>, CniError> {
+    let entries = match fs::read_dir(data_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(CniError::io(format!("cannot list {}", data_dir.display()), &e)),
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| validate_container_id(n).is_ok())
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn save_load_remove_with_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("flannel");
+        assert_eq!(load(&dir, "c1").unwrap(), None);
+        assert_eq!(list(&dir).unwrap(), Vec::<String>::new());
+        save(&dir, "c1", b"{}").unwrap();
+        save(&dir, "c2", b"[]").unwrap();
+        save(&dir, "c1", b"{\"a\":1}").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("c1")), 0o600);
+        assert_eq!(load(&dir, "c1").unwrap().as_deref(), Some(&b"{\"a\":1}"[..]));
+        fs::write(dir.join(".junk"), "x").unwrap();
+        assert_eq!(list(&dir).unwrap(), vec!["c1".to_string(), "c2".to_string()]);
+        remove(&dir, "c1").unwrap();
+        remove(&dir, "c1").unwrap();
+        assert_eq!(load(&dir, "c1").unwrap(), None);
+        restore(&dir, "c2", None).unwrap();
+        assert_eq!(load(&dir, "c2").unwrap(), None);
+        restore(&dir, "c2", Some(b"old")).unwrap();
+        assert_eq!(load(&dir, "c2").unwrap().as_deref(), Some(&b"old"[..]));
+    }
+}

@@ -1,0 +1,886 @@
+//! `bench-flanneld`: measures flanneld inside the namespace lab, each figure next to a baseline
+//! measured in the same run:
+//!
+//! 1. convergence: N fake vxlan peer leases written to etcd in one transaction, time until the
+//!    node's kernel has all N routes, neighbours and FDB entries on `flannel.1` (and back to zero
+//!    after deleting them), next to `ip -batch`/`bridge -batch` programming the same entries on
+//!    an identical `flannel.1` in a second node namespace (the kernel floor);
+//! 2. memory: flanneld's VmRSS/VmHWM with N peers next to its VmRSS with 0 peers (and etcd's);
+//! 3. throughput: cross-node pod-to-pod TCP (iperf3, one stream) over vxlan and host-gw, each
+//!    next to a hand-set plain route between the same pods (flanneld stopped).
+//!
+//! Everything runs in lab namespaces (`fl-<6 hex>-*`), deleted when the lab is dropped.
+//!
+//! Usage: bench-flanneld [--only convergence|memory|throughput] [--peers N]
+//! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release flanneld.
+
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
+use serde_json::Value;
+
+const USAGE: &str = "usage: bench-flanneld [--only convergence|memory|throughput] [--peers N]";
+const PREFIX: &str = "/coreos.com/network";
+/// Network of the convergence lab: a /16 only holds 256 /24 subnets, too few for 1000 peers.
+const CONV_NETWORK: &str = "10.0.0.0/8";
+const TARGET_CONVERGENCE: Duration = Duration::from_secs(2);
+const TARGET_RSS_KIB: u64 = 20 * 1024;
+const POLL: Duration = Duration::from_millis(20);
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
+const IPERF_SECS: u32 = 5;
+const IPERF_PORT: u16 = 5201;
+const MAX_PEERS: usize = 5000;
+/// Log level for the benchmarked flanneld (the harness default is debug).
+const FLANNELD_LOG: &str = "info";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Convergence,
+    Memory,
+    Throughput,
+}
+
+struct Opts {
+    only: Option<Step>,
+    peers: usize,
+}
+
+impl Opts {
+    fn wants(&self, s: Step) -> bool {
+        self.only.is_none_or(|o| o == s)
+    }
+}
+
+/// One line of the summary table.
+struct Row {
+    what: String,
+    flannel: String,
+    baseline: String,
+    ratio: String,
+    target: String,
+    result: String,
+}
+
+impl Row {
+    fn new(what: impl Into<String>) -> Row {
+        Row {
+            what: what.into(),
+            flannel: "-".into(),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "-".into(),
+            result: "-".into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args() {
+        Ok(Some(o)) => o,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-flanneld: {e:#}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bench-flanneld: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_args() -> Result<Option<Opts>> {
+    let mut opts = Opts {
+        only: None,
+        peers: 1000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--only" => {
+                let v = args.next().context("--only needs a value")?;
+                opts.only = Some(match v.as_str() {
+                    "convergence" => Step::Convergence,
+                    "memory" => Step::Memory,
+                    "throughput" => Step::Throughput,
+                    other => bail!("--only: unknown step {other:?}"),
+                });
+            }
+            "--peers" => {
+                let v = args.next().context("--peers needs a value")?;
+                opts.peers = v
+                    .parse()
+                    .with_context(|| format!("--peers expects a number, got {v:?}"))?;
+                if !(1..=MAX_PEERS).contains(&opts.peers) {
+                    bail!("--peers must be between 1 and {MAX_PEERS}");
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(Some(opts))
+}
+
+/// Runs the selected steps; Ok(false) if any step failed (the summary is printed anyway).
+fn run(opts: &Opts) -> Result<bool> {
+    let bin = try_workspace_bin("flanneld")?;
+    let started = Instant::now();
+    println!("bench-flanneld: flanneld binary {}", bin.display());
+    println!(
+        "bench-flanneld: flanneld runs with FLANNELD_LOG={FLANNELD_LOG}; peers={}",
+        opts.peers
+    );
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+
+    if opts.wants(Step::Convergence) || opts.wants(Step::Memory) {
+        let conv = opts.wants(Step::Convergence);
+        let mem = opts.wants(Step::Memory);
+        if let Err(e) = convergence_and_memory(opts.peers, conv, mem, &mut rows) {
+            let step = if conv { "convergence" } else { "memory" };
+            eprintln!("bench-flanneld: {step} step failed: {e:#}");
+            let mut r = Row::new(format!("{step} step"));
+            r.result = "FAILED".into();
+            rows.push(r);
+            failures.push(format!("{step}: {e:#}"));
+        }
+    }
+    if opts.wants(Step::Throughput) {
+        for backend in ["vxlan", "host-gw"] {
+            if let Err(e) = throughput(backend, &mut rows) {
+                eprintln!("bench-flanneld: throughput ({backend}) step failed: {e:#}");
+                let mut r = Row::new(format!("throughput {backend} step"));
+                r.result = "FAILED".into();
+                rows.push(r);
+                failures.push(format!("throughput {backend}: {e:#}"));
+            }
+        }
+    }
+
+    print_summary(&rows, &bin.display().to_string(), started.elapsed());
+    if !failures.is_empty() {
+        println!("\n{} step(s) FAILED:", failures.len());
+        for f in &failures {
+            println!("  - {f}");
+        }
+    }
+    Ok(failures.is_empty())
+}
+
+fn print_summary(rows: &[Row], bin: &str, elapsed: Duration) {
+    let header = Row {
+        what: "measurement".into(),
+        flannel: "flanneld".into(),
+        baseline: "baseline (same run)".into(),
+        ratio: "ratio".into(),
+        target: "target".into(),
+        result: "result".into(),
+    };
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
+    let w = |f: fn(&Row) -> &str| all.iter().map(|r| f(r).len()).max().unwrap_or(0);
+    let widths = [
+        w(|r| &r.what),
+        w(|r| &r.flannel),
+        w(|r| &r.baseline),
+        w(|r| &r.ratio),
+        w(|r| &r.target),
+        w(|r| &r.result),
+    ];
+    println!(
+        "\n==== summary (flanneld {bin}, total {:.0} s)",
+        elapsed.as_secs_f64()
+    );
+    for (i, r) in all.iter().enumerate() {
+        let cells = [
+            &r.what,
+            &r.flannel,
+            &r.baseline,
+            &r.ratio,
+            &r.target,
+            &r.result,
+        ];
+        let mut line = String::new();
+        for (c, wd) in cells.iter().zip(widths) {
+            let _ = write!(line, "| {c:<wd$} ");
+        }
+        line.push('|');
+        println!("{line}");
+        if i == 0 {
+            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
+            println!("|{}|", sep.join("|"));
+        }
+    }
+}
+
+// ------------------------------------------------------------------ convergence and memory
+
+/// A fake peer lease.
+struct Peer {
+    subnet: Ipv4Addr,
+    public_ip: Ipv4Addr,
+    mac: String,
+}
+
+impl Peer {
+    fn key(&self) -> String {
+        format!("{PREFIX}/subnets/{}-24", self.subnet)
+    }
+
+    fn value(&self) -> String {
+        format!(
+            r#"{{"PublicIP":"{}","PublicIPv6":null,"BackendType":"vxlan","BackendData":{{"VNI":1,"VtepMAC":"{}"}}}}"#,
+            self.public_ip, self.mac
+        )
+    }
+}
+
+/// `n` peers with subnets 10.244.1.0/24, 10.244.2.0/24, ... (wrapping inside 10.0.0.0/8,
+/// skipping 10.0.0.0/24 and `own`), PublicIPs 198.18.2.1.. (off-link, no real node) and distinct
+/// locally administered MACs.
+fn make_peers(n: usize, own: Ipv4Addr) -> Result<Vec<Peer>> {
+    let own_idx = (u32::from(own) >> 8) & 0xffff;
+    let mut peers = Vec::with_capacity(n);
+    let mut idx: u32 = 244 * 256 + 1;
+    let mut k: u32 = 0;
+    while peers.len() < n {
+        if idx != 0 && idx != own_idx {
+            let subnet = Ipv4Addr::from((10u32 << 24) | (idx << 8));
+            let third = u8::try_from(2 + k / 250).context("too many peers for 198.18.x.y")?;
+            let fourth = u8::try_from(1 + k % 250).context("peer address octet")?;
+            let [_, b1, b2, b3] = (k + 1).to_be_bytes();
+            peers.push(Peer {
+                subnet,
+                public_ip: Ipv4Addr::new(198, 18, third, fourth),
+                mac: format!("0e:fb:00:{b1:02x}:{b2:02x}:{b3:02x}"),
+            });
+            k += 1;
+        }
+        idx = (idx + 1) & 0xffff;
+    }
+    Ok(peers)
+}
+
+/// Entry counts on a vxlan device: (routes via it, PERMANENT neighbours, FDB entries with a dst).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Counts {
+    routes: usize,
+    neigh: usize,
+    fdb: usize,
+}
+
+/// Runs a read-only `ip`/`bridge` `-n ns` command in a namespace of `lab`.
+fn read_only(lab: &Lab, tool: &str, ns: &str, args: &[&str]) -> Result<String> {
+    let own = format!("{}-", lab.prefix());
+    ensure!(
+        ns.starts_with(&own),
+        "namespace {ns} is not part of lab {}",
+        lab.prefix()
+    );
+    let out = Command::new(tool)
+        .arg("-n")
+        .arg(ns)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {tool} -n {ns} {}", args.join(" ")))?;
+    if !out.status.success() {
+        bail!(
+            "{tool} -n {ns} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn counts(lab: &Lab, ns: &str, dev: &str) -> Result<Counts> {
+    let routes = read_only(lab, "ip", ns, &["-4", "route", "show", "dev", dev])?;
+    let neigh = read_only(lab, "ip", ns, &["-4", "neigh", "show", "dev", dev])?;
+    let fdb = read_only(lab, "bridge", ns, &["fdb", "show", "dev", dev])?;
+    Ok(Counts {
+        routes: routes.lines().filter(|l| l.contains(" via ")).count(),
+        neigh: neigh.lines().filter(|l| l.contains("PERMANENT")).count(),
+        fdb: fdb.lines().filter(|l| l.contains(" dst ")).count(),
+    })
+}
+
+/// Polls every [`POLL`] until the counts on `dev` equal `want`; returns the time from `t0` to
+/// the end of the poll that saw them and the mean duration of one poll.
+fn wait_counts(
+    lab: &mut Lab,
+    ns: &str,
+    dev: &str,
+    want: Counts,
+    t0: Instant,
+    flanneld: ProcId,
+) -> Result<(Duration, Duration)> {
+    let mut polls = 0u32;
+    let mut poll_time = Duration::ZERO;
+    loop {
+        let p0 = Instant::now();
+        let c = counts(lab, ns, dev)?;
+        let now = Instant::now();
+        polls += 1;
+        poll_time += now - p0;
+        if c == want {
+            return Ok((now - t0, poll_time / polls));
+        }
+        if !lab.is_running(flanneld) {
+            bail!("flanneld exited while converging (at {c:?}, want {want:?})");
+        }
+        if now - t0 > CONVERGE_TIMEOUT {
+            bail!("not converged after {CONVERGE_TIMEOUT:?}: {c:?}, want {want:?}");
+        }
+        let next = p0 + POLL;
+        if let Some(d) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+    }
+}
+
+/// Runs `etcdctl txn` with the requests in `file` (one transaction, no compares) in the fabric
+/// namespace and returns how long it took.
+fn etcd_txn(lab: &Lab, file: &Path, expect_ops: usize) -> Result<Duration> {
+    let script = format!(
+        "ETCDCTL_API=3 exec etcdctl --endpoints={ETCD_ENDPOINT} --command-timeout=60s txn < '{}'",
+        file.display()
+    );
+    let t0 = Instant::now();
+    let out = lab.sh(&lab.fabric_ns(), &script).context("etcdctl txn")?;
+    let took = t0.elapsed();
+    ensure!(
+        out.lines().next() == Some("SUCCESS"),
+        "etcdctl txn did not succeed: {}",
+        out.chars().take(300).collect::<String>()
+    );
+    // One result line per request (OK for put, the count for del).
+    let results = out
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count()
+        .saturating_sub(1);
+    ensure!(
+        results >= expect_ops,
+        "etcdctl txn reported {results} results for {expect_ops} requests"
+    );
+    Ok(took)
+}
+
+/// Number of keys under `<prefix>/subnets/`.
+fn lease_count(lab: &Lab) -> Result<u64> {
+    let out = lab.etcdctl(&[
+        "get",
+        &format!("{PREFIX}/subnets/"),
+        "--prefix",
+        "--keys-only",
+    ])?;
+    Ok(out.lines().filter(|l| !l.trim().is_empty()).count() as u64)
+}
+
+/// (VmRSS, VmHWM) of a process in KiB.
+fn mem_kib(pid: u32) -> Result<(u64, u64)> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let field = |name: &str| -> Result<u64> {
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .with_context(|| format!("no {name} in {path}"))?;
+        let num = line.trim().trim_end_matches("kB").trim();
+        num.parse()
+            .with_context(|| format!("bad {name} value {line:?} in {path}"))
+    };
+    Ok((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+fn pid_of(lab: &mut Lab, id: ProcId, what: &str) -> Result<u32> {
+    let pid = lab
+        .pid(id)
+        .with_context(|| format!("{what} is not running"))?;
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    ensure!(
+        comm.trim() == what,
+        "pid {pid} is {:?}, expected {what}",
+        comm.trim()
+    );
+    Ok(pid)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3} s", d.as_secs_f64())
+}
+
+fn pass(ok: bool) -> String {
+    if ok { "PASS" } else { "MISS" }.to_string()
+}
+
+/// Batch files of the kernel-floor baseline: `ip -batch` (routes, neighbours) and
+/// `bridge -batch` (FDB) adding, then deleting, the same entries flanneld programs; run on an
+/// identical `flannel.1` in node 2, where no flanneld runs.
+struct BatchFiles {
+    add_ip: String,
+    add_fdb: String,
+    del_ip: String,
+    del_fdb: String,
+}
+
+fn batch_files(lab: &Lab, peers: &[Peer]) -> Result<BatchFiles> {
+    let (mut add_ip, mut add_fdb, mut del_ip, mut del_fdb) =
+        (String::new(), String::new(), String::new(), String::new());
+    for p in peers {
+        let (s, ip, mac) = (p.subnet, p.public_ip, &p.mac);
+        let _ = writeln!(
+            add_ip,
+            "route replace {s}/24 via {s} dev flannel.1 onlink\n\
+             neigh replace {s} lladdr {mac} dev flannel.1 nud permanent"
+        );
+        let _ = writeln!(
+            add_fdb,
+            "fdb replace {mac} dev flannel.1 dst {ip} self permanent"
+        );
+        let _ = writeln!(
+            del_ip,
+            "route del {s}/24 via {s} dev flannel.1 onlink\nneigh del {s} dev flannel.1"
+        );
+        let _ = writeln!(del_fdb, "fdb del {mac} dev flannel.1 dst {ip} self");
+    }
+    let dir = lab.dir();
+    let mut files = Vec::new();
+    for (name, text) in [
+        ("base-add.ip", add_ip),
+        ("base-add.fdb", add_fdb),
+        ("base-del.ip", del_ip),
+        ("base-del.fdb", del_fdb),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path.display().to_string());
+    }
+    let mut it = files.into_iter();
+    let mut next = || it.next().context("batch file");
+    Ok(BatchFiles {
+        add_ip: next()?,
+        add_fdb: next()?,
+        del_ip: next()?,
+        del_fdb: next()?,
+    })
+}
+
+/// Times `ip -batch IP && bridge -batch FDB` inside `ns` (process start-up included).
+fn timed_batch(lab: &Lab, ns: &str, ip_file: &str, fdb_file: &str) -> Result<Duration> {
+    let script = format!(
+        "s=$(date +%s%N); ip -batch '{ip_file}' && bridge -batch '{fdb_file}' || exit 1; \
+         e=$(date +%s%N); echo $((e - s))"
+    );
+    let out = lab.sh(ns, &script).context("ip -batch baseline")?;
+    let ns_taken: u64 = out
+        .trim()
+        .parse()
+        .with_context(|| format!("baseline timing output {out:?}"))?;
+    Ok(Duration::from_nanos(ns_taken))
+}
+
+fn convergence_and_memory(
+    n: usize,
+    do_conv: bool,
+    do_mem: bool,
+    rows: &mut Vec<Row>,
+) -> Result<()> {
+    println!("\n== convergence/memory: 1 flanneld node (vxlan, {CONV_NETWORK}), {n} fake peers");
+    let mut lab = Lab::new(2)?;
+    println!("   lab {}", lab.prefix());
+    // One transaction carries every fake lease (etcd's default --max-txn-ops is 128).
+    lab.start_etcd_with(&[
+        format!("--max-txn-ops={}", (n + 8).max(128)),
+        "--max-request-bytes=8388608".to_string(),
+    ])?;
+    let etcd = lab.etcd_proc().context("etcd not started")?;
+    lab.etcdctl(&[
+        "put",
+        &format!("{PREFIX}/config"),
+        &net_config(CONV_NETWORK, "vxlan"),
+    ])?;
+    let mut c = Cluster::from_lab(lab);
+    let inst = Instance {
+        env: vec![("FLANNELD_LOG".into(), FLANNELD_LOG.into())],
+        ..Default::default()
+    };
+    let fl = c.start(1, &inst)?;
+    c.wait_subnet_file(1, "a")?;
+    let own = c.subnet(1, "a")?;
+    let node = c.lab.node_ns(1);
+    // Let the daemon finish start-up (first reconcile, status server) before sampling.
+    Lab::wait_until(Duration::from_secs(10), "flanneld routes to answer", || {
+        c.routes_json(1, "a").is_ok()
+    })?;
+    std::thread::sleep(Duration::from_secs(1));
+    let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
+    let etcd_pid = pid_of(&mut c.lab, etcd, "etcd")?;
+    let (rss0, hwm0) = mem_kib(fl_pid)?;
+    let (etcd_rss0, _) = mem_kib(etcd_pid)?;
+    println!(
+        "   own subnet {own}; flanneld pid {fl_pid}: 0 peers VmRSS {} (VmHWM {}); etcd VmRSS {}",
+        mib(rss0),
+        mib(hwm0),
+        mib(etcd_rss0)
+    );
+    let start = counts(&c.lab, &node, "flannel.1")?;
+    ensure!(
+        start
+            == Counts {
+                routes: 0,
+                neigh: 0,
+                fdb: 0
+            },
+        "flannel.1 is not empty before the test: {start:?}"
+    );
+
+    let peers = make_peers(n, own.network())?;
+    let files = batch_files(&c.lab, &peers)?;
+    let mut put = String::from("\n");
+    let mut del = String::from("\n");
+    for p in &peers {
+        let value = serde_json::to_string(&p.value())?;
+        let _ = writeln!(put, "put \"{}\" {value}", p.key());
+        let _ = writeln!(del, "del \"{}\"", p.key());
+    }
+    put.push_str("\n\n");
+    del.push_str("\n\n");
+    let put_file = c.lab.dir().join("txn-put.txt");
+    let del_file = c.lab.dir().join("txn-del.txt");
+    std::fs::write(&put_file, put).context("writing txn file")?;
+    std::fs::write(&del_file, del).context("writing txn file")?;
+    let full = Counts {
+        routes: n,
+        neigh: n,
+        fdb: n,
+    };
+    let empty = Counts {
+        routes: 0,
+        neigh: 0,
+        fdb: 0,
+    };
+
+    // Kernel floor: the same entries with ip -batch on an identical device in node 2.
+    let (mut base_add, mut base_del) = (None, None);
+    if do_conv {
+        let n2 = c.lab.node_ns(2);
+        c.lab.sh(
+            &n2,
+            &format!(
+                "ip link add flannel.1 type vxlan id 1 local {} dev eth0 dstport 8472 nolearning \
+                 && ip link set flannel.1 mtu 1450 up",
+                Lab::node_ip(2)
+            ),
+        )?;
+        let add = timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
+        let got = counts(&c.lab, &n2, "flannel.1")?;
+        ensure!(
+            got == full,
+            "ip -batch baseline added {got:?}, want {full:?}"
+        );
+        let delt = timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
+        let got = counts(&c.lab, &n2, "flannel.1")?;
+        ensure!(got == empty, "ip -batch baseline left {got:?}");
+        println!(
+            "   kernel floor (node 2): ip -batch + bridge -batch add {} / delete {} for {} entries",
+            secs(add),
+            secs(delt),
+            3 * n
+        );
+        base_add = Some(add);
+        base_del = Some(delt);
+    }
+
+    // flanneld: add.
+    let t0 = Instant::now();
+    let write = etcd_txn(&c.lab, &put_file, n)?;
+    let (add_time, poll) = wait_counts(&mut c.lab, &node, "flannel.1", full, t0, fl)
+        .with_context(|| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20)))?;
+    let leases = lease_count(&c.lab)?;
+    ensure!(
+        leases == n as u64 + 1,
+        "etcd holds {leases} leases after the write, want {}",
+        n + 1
+    );
+    if let Some(base) = base_add {
+        let ok = add_time < TARGET_CONVERGENCE;
+        let ratio = add_time.as_secs_f64() / base.as_secs_f64().max(1e-6);
+        println!(
+            "convergence add {n} peers: flanneld {:.2} s (etcd write {:.2} s), ip -batch floor {:.2} s, \
+             ratio {ratio:.1}x, target < {} s: {}  (poll every 20 ms, one poll takes {:.0} ms)",
+            add_time.as_secs_f64(),
+            write.as_secs_f64(),
+            base.as_secs_f64(),
+            TARGET_CONVERGENCE.as_secs(),
+            pass(ok),
+            poll.as_secs_f64() * 1000.0
+        );
+        rows.push(Row {
+            what: format!("convergence add {n} peers ({} entries)", 3 * n),
+            flannel: format!("{} (etcd write {})", secs(add_time), secs(write)),
+            baseline: format!("{} ip -batch", secs(base)),
+            ratio: format!("{ratio:.1}x"),
+            target: format!("< {} s", TARGET_CONVERGENCE.as_secs()),
+            result: pass(ok),
+        });
+    }
+
+    // Memory with n peers (its rows go after the convergence rows).
+    let mut mem_rows = Vec::new();
+    std::thread::sleep(Duration::from_millis(500));
+    let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
+    let (rss, hwm) = mem_kib(fl_pid)?;
+    let (etcd_rss, _) = mem_kib(etcd_pid)?;
+    if do_mem {
+        let ok = rss < TARGET_RSS_KIB;
+        let ratio = rss as f64 / (rss0.max(1)) as f64;
+        println!(
+            "memory: flanneld VmRSS {} (VmHWM {}) with {n} peers, {} with 0 peers, ratio {ratio:.2}x; \
+             etcd VmRSS {} (was {}); target VmRSS < {}: {}",
+            mib(rss),
+            mib(hwm),
+            mib(rss0),
+            mib(etcd_rss),
+            mib(etcd_rss0),
+            mib(TARGET_RSS_KIB),
+            pass(ok)
+        );
+        mem_rows.push(Row {
+            what: format!("flanneld VmRSS, {n} peers"),
+            flannel: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
+            baseline: format!("{} with 0 peers", mib(rss0)),
+            ratio: format!("{ratio:.2}x"),
+            target: format!("< {}", mib(TARGET_RSS_KIB)),
+            result: pass(ok),
+        });
+        let mut r = Row::new(format!("etcd VmRSS (reference), {n} leases"));
+        r.flannel = "n/a".into();
+        r.baseline = format!("{} (0 leases: {})", mib(etcd_rss), mib(etcd_rss0));
+        mem_rows.push(r);
+    }
+
+    // flanneld: delete.
+    if let Some(base) = base_del {
+        let t0 = Instant::now();
+        let write = etcd_txn(&c.lab, &del_file, n)?;
+        let (del_time, _) = wait_counts(&mut c.lab, &node, "flannel.1", empty, t0, fl)
+            .with_context(|| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20)))?;
+        let leases = lease_count(&c.lab)?;
+        ensure!(
+            leases == 1,
+            "etcd holds {leases} leases after the delete, want 1"
+        );
+        let ok = del_time < TARGET_CONVERGENCE;
+        let ratio = del_time.as_secs_f64() / base.as_secs_f64().max(1e-6);
+        println!(
+            "convergence delete {n} peers: flanneld {:.2} s (etcd write {:.2} s), ip -batch floor {:.2} s, \
+             ratio {ratio:.1}x, target < {} s: {}",
+            del_time.as_secs_f64(),
+            write.as_secs_f64(),
+            base.as_secs_f64(),
+            TARGET_CONVERGENCE.as_secs(),
+            pass(ok)
+        );
+        rows.push(Row {
+            what: format!("convergence delete {n} peers"),
+            flannel: format!("{} (etcd write {})", secs(del_time), secs(write)),
+            baseline: format!("{} ip -batch", secs(base)),
+            ratio: format!("{ratio:.1}x"),
+            target: format!("< {} s (same as add)", TARGET_CONVERGENCE.as_secs()),
+            result: pass(ok),
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
+        let (rss_after, _) = mem_kib(fl_pid)?;
+        println!("   flanneld VmRSS after the delete: {}", mib(rss_after));
+    }
+    ensure!(
+        c.lab.is_running(fl),
+        "flanneld exited:\n{}",
+        tail(&c.log(1, "a"), 20)
+    );
+    rows.append(&mut mem_rows);
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------ throughput
+
+/// Runs one iperf3 test from `client` to a one-off server in `server`; returns bits/s.
+fn iperf(lab: &mut Lab, client: &str, server: &str, ip: Ipv4Addr, tag: &str) -> Result<f64> {
+    let name = format!("iperf3-{tag}");
+    let port = IPERF_PORT.to_string();
+    let srv = lab.spawn(
+        server,
+        &name,
+        Path::new("iperf3"),
+        &["-s".into(), "-1".into(), "-p".into(), port.clone()],
+        &[],
+    )?;
+    let filter = format!("sport = :{port}");
+    let mut listening = false;
+    for _ in 0..100 {
+        if !lab.is_running(srv) {
+            bail!("iperf3 server exited:\n{}", tail(&lab.log(&name), 10));
+        }
+        let out = lab.exec(server, &["ss", "-Hltn", &filter])?;
+        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
+            listening = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ensure!(listening, "iperf3 server in {server} does not listen");
+    let ip_s = ip.to_string();
+    let t = IPERF_SECS.to_string();
+    let out = lab.exec(
+        client,
+        &[
+            "iperf3",
+            "-c",
+            &ip_s,
+            "-p",
+            &port,
+            "-t",
+            &t,
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ],
+    )?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "iperf3 -J output is not JSON ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })?;
+    if let Some(err) = v.get("error").and_then(Value::as_str) {
+        bail!("iperf3 client: {err}");
+    }
+    let bps = v["end"]["sum_received"]["bits_per_second"]
+        .as_f64()
+        .context("iperf3 JSON lacks end.sum_received.bits_per_second")?;
+    ensure!(
+        out.status.success(),
+        "iperf3 client failed ({})",
+        out.status
+    );
+    // The one-off server exits after the test; stop it if it did not.
+    let _ = Lab::wait_until(Duration::from_secs(3), "iperf3 server exit", || {
+        !lab.is_running(srv)
+    });
+    if lab.is_running(srv) {
+        lab.kill(srv, libc::SIGTERM)?;
+    }
+    Ok(bps)
+}
+
+fn gbit(bps: f64) -> String {
+    format!("{:.2} Gbit/s", bps / 1e9)
+}
+
+fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
+    println!("\n== throughput: 2-node {backend} cluster, pod to pod, iperf3 single stream {IPERF_SECS} s");
+    let mut c = Cluster::new(2, &net_config("10.244.0.0/16", backend))?;
+    println!("   lab {}", c.lab.prefix());
+    let inst = Instance {
+        env: vec![("FLANNELD_LOG".into(), FLANNELD_LOG.into())],
+        ..Default::default()
+    };
+    c.start_all(&inst)?;
+    let (p1, _ip1) = c.add_pod(1, "a", "cni0")?;
+    let (p2, ip2) = c.add_pod(2, "a", "cni0")?;
+    let env = std::fs::read_to_string(c.subnet_file(1, "a"))?;
+    let mtu: u32 = env
+        .lines()
+        .find_map(|l| l.strip_prefix("FLANNEL_MTU="))
+        .context("no FLANNEL_MTU in subnet file")?
+        .trim()
+        .parse()
+        .context("bad FLANNEL_MTU")?;
+    // As the CNI plugin would: pod MTU = FLANNEL_MTU.
+    for pod in [&p1, &p2] {
+        c.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
+    }
+    Lab::wait_until(Duration::from_secs(20), "both nodes' routes ok", || {
+        c.all_ok(1, "a", 1) && c.all_ok(2, "a", 1)
+    })?;
+    ensure!(c.lab.ping(&p1, ip2), "pod on node 1 cannot ping {ip2}");
+    let via_flannel = iperf(&mut c.lab, &p1, &p2, ip2, &format!("{backend}-flannel"))?;
+    println!(
+        "   via flanneld {backend} (pod MTU {mtu}): {}",
+        gbit(via_flannel)
+    );
+
+    // Plain routed path: flanneld stopped (SIGTERM leaves its state), hand-set routes via eth0.
+    for n in 1..=2 {
+        c.stop(n, "a", libc::SIGTERM)?;
+    }
+    let s1 = c.subnet(1, "a")?;
+    let s2 = c.subnet(2, "a")?;
+    c.ip(
+        1,
+        &format!("route replace {s2} via {} dev eth0", Lab::node_ip(2)),
+    )?;
+    c.ip(
+        2,
+        &format!("route replace {s1} via {} dev eth0", Lab::node_ip(1)),
+    )?;
+    let got = c.ip(1, &format!("route get {ip2}"))?;
+    ensure!(
+        got.contains("dev eth0"),
+        "plain route not in effect on node 1: {got}"
+    );
+    ensure!(
+        c.lab.ping(&p1, ip2),
+        "pod on node 1 cannot ping {ip2} over the plain route"
+    );
+    let plain = iperf(&mut c.lab, &p1, &p2, ip2, &format!("{backend}-plain"))?;
+    let ratio = via_flannel / plain.max(1.0);
+    let label = if backend == "vxlan" {
+        "throughput vxlan (kernel vxlan)".to_string()
+    } else {
+        format!("throughput {backend}")
+    };
+    println!(
+        "{label}: {}, plain routing {}, ratio {ratio:.2}x",
+        gbit(via_flannel),
+        gbit(plain)
+    );
+    rows.push(Row {
+        what: label,
+        flannel: gbit(via_flannel),
+        baseline: format!("{} plain route", gbit(plain)),
+        ratio: format!("{ratio:.2}x"),
+        target: "-".into(),
+        result: "-".into(),
+    });
+    Ok(())
+}
+
+/// Last `n` lines of `s`.
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
