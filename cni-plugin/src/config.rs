@@ -49,7 +49,11 @@ pub fn peek_version(stdin: &[u8]) -> Option<String> {
 /// Parses stdin.
 pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
     let value: Value = serde_json::from_slice(stdin).map_err(|e| {
-        CniError::new(DECODING_FAILURE, "cannot decode the network configuration", e.to_string())
+        CniError::new(
+            DECODING_FAILURE,
+            "cannot decode the network configuration",
+            e.to_string(),
+        )
     })?;
     let Value::Object(map) = value else {
         return Err(CniError::new(
@@ -60,7 +64,11 @@ pub fn parse(stdin: &[u8]) -> Result<NetConf, CniError> {
     };
     let name = match opt_str(&map, "name")? {
         Some(n) if !n.is_empty() => n,
-        _ => return Err(CniError::config("the network configuration has no \"name\"")),
+        _ => {
+            return Err(CniError::config(
+                "the network configuration has no \"name\"",
+            ))
+        }
     };
     let delegate = opt_object(&map, "delegate")?;
     if let Some(d) = &delegate {
@@ -126,7 +134,9 @@ fn attachments(map: &Map<String, Value>) -> Result<Option<Vec<Attachment>>, CniE
     };
     let bad = |why: &str| CniError::config(format!("{key:?}: {why}"));
     let Some(items) = map[key].as_array() else {
-        return Err(bad("must be a list of {\"containerID\",\"ifname\"} objects"));
+        return Err(bad(
+            "must be a list of {\"containerID\",\"ifname\"} objects",
+        ));
     };
     items
         .iter()

@@ -91,7 +91,9 @@ fn user_routes(routes: &Value) -> Result<Vec<Value>, CniError> {
                 let Some(v) = r.get(key).filter(|v| !v.is_null()) else {
                     continue;
                 };
-                let n = v.as_i64().ok_or_else(|| bad(format!("{key} {v} is not an integer")))?;
+                let n = v
+                    .as_i64()
+                    .ok_or_else(|| bad(format!("{key} {v} is not an integer")))?;
                 // table and scope are pointers in Go (kept when 0), the others omitempty.
                 if n != 0 || key == "table" || key == "scope" {
                     out.insert(key.into(), n.into());

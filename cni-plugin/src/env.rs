@@ -70,6 +70,8 @@ pub struct CniEnv {
     pub args: Vec<(String, String)>,
     /// `CNI_PATH` directories in order.
     pub path: Vec<PathBuf>,
+    /// Every `CNI_*` variable given, sorted: what a delegate is executed with.
+    pub cni_vars: Vec<(String, String)>,
 }
 
 impl CniEnv {
@@ -81,6 +83,27 @@ impl CniEnv {
     /// The interface name (validated present for ADD, DEL, CHECK).
     pub fn ifname(&self) -> &str {
         self.ifname.as_deref().unwrap_or("")
+    }
+
+    /// The environment changes for executing a delegate with our CNI variables, `extra`
+    /// applied last: every `CNI_*` variable of this process not given to us is removed.
+    pub fn child_env(&self, extra: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        let mut out: Vec<(String, Option<String>)> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .filter(|k| k.starts_with("CNI_") && !self.cni_vars.iter().any(|(g, _)| g == k))
+            .map(|k| (k, None))
+            .collect();
+        out.extend(
+            self.cni_vars
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone()))),
+        );
+        out.extend(
+            extra
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(str::to_string))),
+        );
+        out
     }
 
     /// A `CNI_ARGS` value.
@@ -112,20 +135,31 @@ pub fn parse(vars: &HashMap<String, String>) -> Result<CniEnv, CniError> {
     };
     let (need_cid, need_netns, need_ifname) = command.requires();
     let mut problems = Vec::new();
-    let mut check = |name: &str, value: Option<&str>, required: bool, valid: fn(&str) -> Result<(), String>| {
-        match value {
-            None if required => problems.push(format!("{name} (missing)")),
-            Some(v) => {
-                if let Err(why) = valid(v) {
-                    problems.push(format!("{name} (invalid: {why})"));
+    let mut check =
+        |name: &str, value: Option<&str>, required: bool, valid: fn(&str) -> Result<(), String>| {
+            match value {
+                None if required => problems.push(format!("{name} (missing)")),
+                Some(v) => {
+                    if let Err(why) = valid(v) {
+                        problems.push(format!("{name} (invalid: {why})"));
+                    }
                 }
+                None => {}
             }
-            None => {}
-        }
-    };
-    check("CNI_CONTAINERID", get("CNI_CONTAINERID"), need_cid, validate_container_id);
+        };
+    check(
+        "CNI_CONTAINERID",
+        get("CNI_CONTAINERID"),
+        need_cid,
+        validate_container_id,
+    );
     check("CNI_NETNS", get("CNI_NETNS"), need_netns, |_| Ok(()));
-    check("CNI_IFNAME", get("CNI_IFNAME"), need_ifname, validate_ifname);
+    check(
+        "CNI_IFNAME",
+        get("CNI_IFNAME"),
+        need_ifname,
+        validate_ifname,
+    );
     let args = match get("CNI_ARGS").map(parse_args).transpose() {
         Ok(a) => a.unwrap_or_default(),
         Err(why) => {
@@ -150,13 +184,25 @@ pub fn parse(vars: &HashMap<String, String>) -> Result<CniEnv, CniError> {
                     .collect()
             })
             .unwrap_or_default(),
+        cni_vars: {
+            let mut v: Vec<(String, String)> = vars
+                .iter()
+                .filter(|(k, _)| k.starts_with("CNI_"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            v.sort();
+            v
+        },
     })
 }
 
 fn env_error(problems: &[String]) -> CniError {
     CniError::new(
         INVALID_ENV,
-        format!("invalid or missing environment variables: {}", problems.join(", ")),
+        format!(
+            "invalid or missing environment variables: {}",
+            problems.join(", ")
+        ),
         "",
     )
 }
@@ -169,9 +215,7 @@ pub fn validate_container_id(id: &str) -> Result<(), String> {
     if first_ok && rest_ok {
         Ok(())
     } else {
-        Err(format!(
-            "{id:?} must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$"
-        ))
+        Err(format!("{id:?} must match ^[a-zA-Z0-9][a-zA-Z0-9_.\\-]*$"))
     }
 }
 
@@ -186,7 +230,10 @@ pub fn validate_ifname(name: &str) -> Result<(), String> {
     if name == "." || name == ".." {
         return Err(format!("{name:?} is not a valid interface name"));
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return Err(format!("{name:?} contains '/', ':' or whitespace"));
     }
     Ok(())

@@ -24,8 +24,8 @@ use netlink_packet_route::link::{
     LinkExtentMask, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
-    RouteScope, RouteType,
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
+    RouteType,
 };
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
@@ -38,7 +38,10 @@ pub enum KernelError {
     AlreadyExists { ifname: String, netns: String },
     /// The netns path cannot be opened.
     #[error("cannot open network namespace {netns}: {source}")]
-    Netns { netns: String, source: std::io::Error },
+    Netns {
+        netns: String,
+        source: std::io::Error,
+    },
     /// CHECK found something missing or different.
     #[error("{0}")]
     Check(String),
@@ -192,7 +195,11 @@ impl Kernel {
     ) -> Result<(), KernelError> {
         let ns = Netns::open(netns)?;
         let (conn, pod) = self.connect_in(&ns)?;
-        self.block_on_with(conn, &ns, check_pod(&self.host, &pod, &ns.path, iface, bridge))
+        self.block_on_with(
+            conn,
+            &ns,
+            check_pod(&self.host, &pod, &ns.path, iface, bridge),
+        )
     }
 
     /// Open an rtnetlink socket inside `ns` from a short-lived thread that joins the namespace
@@ -223,18 +230,14 @@ impl Kernel {
                 netns: ns.path.clone(),
                 source,
             }),
-            Ok(Ok(Err(NsConnectError::Socket(e)))) => Err(op_err(
-                format!("open rtnetlink socket in {}", ns.path),
-                e,
-            )),
+            Ok(Ok(Err(NsConnectError::Socket(e)))) => {
+                Err(op_err(format!("open rtnetlink socket in {}", ns.path), e))
+            }
             Ok(Err(_)) => Err(op_err(
                 format!("open rtnetlink socket in {}", ns.path),
                 "namespace thread panicked",
             )),
-            Err(e) => Err(op_err(
-                format!("spawn thread to enter {}", ns.path),
-                e,
-            )),
+            Err(e) => Err(op_err(format!("spawn thread to enter {}", ns.path), e)),
         }
     }
 
@@ -327,7 +330,7 @@ async fn ensure_bridge(h: &Handle, cfg: &BridgeConfig) -> Result<LinkInfo, Kerne
         }
     }
     let index = m.header.index;
-    let mut mac = link_mac(&m);
+    let mac = link_mac(&m);
     if !created && (cfg.promisc || !m.header.flags.contains(LinkFlags::Up)) {
         let mut b = LinkUnspec::new_with_index(index).up();
         let mut what = format!("set bridge {name} up");
@@ -345,9 +348,6 @@ async fn ensure_bridge(h: &Handle, cfg: &BridgeConfig) -> Result<LinkInfo, Kerne
         if ensure_gateway(h, name, index, gw, cfg.force_address).await? {
             // Like the bridge plugin: set the bridge's MAC to itself once it has its address,
             // so it no longer follows the lowest port MAC as ports come and go.
-            if let Some(cur) = link_by_index(h, index, HOST_NS).await? {
-                mac = link_mac(&cur);
-            }
             if let Some(bytes) = mac.as_ref().filter(|b| !b.is_empty()) {
                 h.link()
                     .set(
@@ -401,7 +401,9 @@ async fn ensure_gateway(
         match h.address().del(msg).execute().await {
             // Already gone with its primary.
             Err(e) if errno_of(&e) == Some(libc::EADDRNOTAVAIL) => {}
-            res => res.map_err(|e| nl_err(format!("delete address {net} from bridge {name}"), &e))?,
+            res => {
+                res.map_err(|e| nl_err(format!("delete address {net} from bridge {name}"), &e))?
+            }
         }
     }
     match h
@@ -499,8 +501,9 @@ async fn add_veth(
 }
 
 /// RTM_NEWLINK for the pair: host end `host_name` up, master `bridge_index`; peer `ifname`
-/// created directly in `ns`, up. MTU on both when non-zero; txqueuelen 0 on both (as the
-/// bridge plugin's netlink library sets it).
+/// created directly in `ns` (down: the kernel cannot open a veth end before its peer exists,
+/// ENOTCONN). MTU on both when non-zero; txqueuelen 0 on both (as the bridge plugin's netlink
+/// library sets it).
 fn veth_message(
     host_name: &str,
     ifname: &str,
@@ -509,7 +512,6 @@ fn veth_message(
     mtu: u32,
 ) -> LinkMessage {
     let mut peer = LinkUnspec::new_with_name(ifname)
-        .up()
         .txqueuelen(0)
         .setns_by_fd(ns.file.as_raw_fd());
     let mut b = LinkVeth::new(host_name, ifname)
@@ -538,9 +540,9 @@ async fn finish_veth(
         }
         let msg = LinkUnspec::new_with_name(host_name)
             .set_port_kind(InfoPortKind::Bridge)
-            .set_port_data(InfoPortData::BridgePort(vec![
-                InfoBridgePort::HairpinMode(true),
-            ]))
+            .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+                true,
+            )]))
             .build();
         host.link()
             .set_port(msg)
@@ -548,12 +550,19 @@ async fn finish_veth(
             .await
             .map_err(|e| nl_err(format!("set hairpin on for bridge port {host_name}"), &e))
     };
-    let (hp, host_end, pod_end) = futures::join!(
+    // Pod end up, then read it back: both on the pod socket, handled in order.
+    let pod_up = pod
+        .link()
+        .set(LinkUnspec::new_with_name(ifname).up().build())
+        .execute();
+    let (hp, host_end, up, pod_end) = futures::join!(
         set_hairpin,
         link_by_name(host, host_name, HOST_NS),
+        pod_up,
         link_by_name(pod, ifname, &ns.path),
     );
     hp?;
+    up.map_err(|e| nl_err(format!("set {ifname} up in {}", ns.path), &e))?;
     let host_end = host_end?.ok_or_else(|| {
         op_err(
             format!("get veth {host_name}"),
@@ -566,10 +575,7 @@ async fn finish_veth(
             "not found right after creating it",
         )
     })?;
-    Ok((
-        link_info(&host_end, host_name),
-        link_info(&pod_end, ifname),
-    ))
+    Ok((link_info(&host_end, host_name), link_info(&pod_end, ifname)))
 }
 
 // --------------------------------------------------------------------- pod
@@ -1014,7 +1020,7 @@ mod tests {
                 _ => None,
             })
             .expect("peer message");
-        assert!(peer.header.flags.contains(LinkFlags::Up));
+        assert!(!peer.header.flags.contains(LinkFlags::Up));
         assert!(peer
             .attributes
             .contains(&LinkAttribute::NetNsFd(ns.file.as_raw_fd())));

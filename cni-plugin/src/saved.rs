@@ -16,7 +16,8 @@ pub fn path(data_dir: &Path, cid: &str) -> PathBuf {
 
 /// Writes the configuration (replacing an older one).
 pub fn save(data_dir: &Path, cid: &str, bytes: &[u8]) -> Result<(), CniError> {
-    let io = |what: &str, e: &std::io::Error| CniError::io(format!("{what} {}", data_dir.display()), e);
+    let io =
+        |what: &str, e: &std::io::Error| CniError::io(format!("{what} {}", data_dir.display()), e);
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -77,7 +78,12 @@ pub fn list(data_dir: &Path) -> Result<Vec<String>, CniError> {
     let entries = match fs::read_dir(data_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(CniError::io(format!("cannot list {}", data_dir.display()), &e)),
+        Err(e) => {
+            return Err(CniError::io(
+                format!("cannot list {}", data_dir.display()),
+                &e,
+            ))
+        }
     };
     let mut ids: Vec<String> = entries
         .filter_map(|e| e.ok())
@@ -106,9 +112,15 @@ mod tests {
         let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("c1")), 0o600);
-        assert_eq!(load(&dir, "c1").unwrap().as_deref(), Some(&b"{\"a\":1}"[..]));
+        assert_eq!(
+            load(&dir, "c1").unwrap().as_deref(),
+            Some(&b"{\"a\":1}"[..])
+        );
         fs::write(dir.join(".junk"), "x").unwrap();
-        assert_eq!(list(&dir).unwrap(), vec!["c1".to_string(), "c2".to_string()]);
+        assert_eq!(
+            list(&dir).unwrap(),
+            vec!["c1".to_string(), "c2".to_string()]
+        );
         remove(&dir, "c1").unwrap();
         remove(&dir, "c1").unwrap();
         assert_eq!(load(&dir, "c1").unwrap(), None);

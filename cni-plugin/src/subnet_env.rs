@@ -28,9 +28,15 @@ pub enum SubnetEnvError {
     #[error("{path}: no such file; flanneld is probably not running on this node (it writes this file once it has a subnet lease)")]
     NotFound { path: PathBuf },
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is missing {}", .keys.join(", "))]
-    Missing { path: PathBuf, keys: Vec<&'static str> },
+    Missing {
+        path: PathBuf,
+        keys: Vec<&'static str>,
+    },
     #[error("{path}: invalid {key}={value:?}: {why}")]
     Invalid {
         path: PathBuf,

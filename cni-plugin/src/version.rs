@@ -38,7 +38,11 @@ pub fn check_request(command: Command, v: &str) -> Result<(), CniError> {
         ));
     }
     if !SUPPORTED.contains(&v) {
-        let shown = if v.is_empty() { "0.1.0 (none given)" } else { v };
+        let shown = if v.is_empty() {
+            "0.1.0 (none given)"
+        } else {
+            v
+        };
         return Err(CniError::new(
             INCOMPATIBLE_VERSION,
             "incompatible CNI versions",

@@ -2,8 +2,10 @@ use super::*;
 
 #[test]
 fn defaults_and_fields() {
-    let c = parse(br#"{"name":"cbr0","type":"flannel","cniVersion":"0.3.1","delegate":{"hairpinMode":true}}"#)
-        .unwrap();
+    let c = parse(
+        br#"{"name":"cbr0","type":"flannel","cniVersion":"0.3.1","delegate":{"hairpinMode":true}}"#,
+    )
+    .unwrap();
     assert_eq!(c.name, "cbr0");
     assert_eq!(c.plugin_type, "flannel");
     assert_eq!(c.cni_version, "0.3.1");
@@ -43,7 +45,12 @@ fn invalid_config_is_code_7_naming_the_key() {
     for (input, word) in cases {
         let e = parse(input).unwrap_err();
         assert_eq!(e.code, 7, "{}", String::from_utf8_lossy(input));
-        assert!(e.msg.contains(word), "{} -> {}", String::from_utf8_lossy(input), e.msg);
+        assert!(
+            e.msg.contains(word),
+            "{} -> {}",
+            String::from_utf8_lossy(input),
+            e.msg
+        );
     }
 }
 
@@ -53,21 +60,36 @@ fn gc_attachment_lists() {
     assert_eq!(
         c.valid_attachments.unwrap(),
         vec![
-            Attachment { container_id: "a".into(), ifname: "eth0".into() },
-            Attachment { container_id: "b".into(), ifname: "net1".into() },
+            Attachment {
+                container_id: "a".into(),
+                ifname: "eth0".into()
+            },
+            Attachment {
+                container_id: "b".into(),
+                ifname: "net1".into()
+            },
         ]
     );
     let c = parse(br#"{"name":"n","cni.dev/attachments":[]}"#).unwrap();
     assert_eq!(c.valid_attachments, Some(vec![]));
-    let e = parse(br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a"}]}"#).unwrap_err();
+    let e =
+        parse(br#"{"name":"n","cni.dev/valid-attachments":[{"containerID":"a"}]}"#).unwrap_err();
     assert_eq!(e.code, 7);
     assert!(e.msg.contains("cni.dev/valid-attachments"));
-    assert_eq!(parse(br#"{"name":"n","cni.dev/valid-attachments":{}}"#).unwrap_err().code, 7);
+    assert_eq!(
+        parse(br#"{"name":"n","cni.dev/valid-attachments":{}}"#)
+            .unwrap_err()
+            .code,
+        7
+    );
 }
 
 #[test]
 fn peeks_version() {
-    assert_eq!(peek_version(br#"{"cniVersion":"0.4.0"}"#).as_deref(), Some("0.4.0"));
+    assert_eq!(
+        peek_version(br#"{"cniVersion":"0.4.0"}"#).as_deref(),
+        Some("0.4.0")
+    );
     assert_eq!(peek_version(b"junk"), None);
     assert_eq!(peek_version(b"{}"), None);
 }

@@ -60,7 +60,11 @@ fn several_networks_ipv6_and_empty_runtime_config() {
 
 #[test]
 fn bad_user_routes_are_config_errors() {
-    for ipam in [r#"{"routes":[{"gw":"1.2.3.4"}]}"#, r#"{"routes":{}}"#, r#"{"routes":[{"dst":"x"}]}"#] {
+    for ipam in [
+        r#"{"routes":[{"gw":"1.2.3.4"}]}"#,
+        r#"{"routes":{}}"#,
+        r#"{"routes":[{"dst":"x"}]}"#,
+    ] {
         let text = format!(r#"{{"name":"n","ipam":{ipam}}}"#);
         let conf = config::parse(text.as_bytes()).unwrap();
         let e = build(&conf, &env(UPSTREAM_ENV)).unwrap_err();

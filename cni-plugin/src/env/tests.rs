@@ -11,7 +11,11 @@ fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 fn add_needs_all_four_and_names_each_missing() {
     let err = parse(&vars(&[("CNI_COMMAND", "ADD")])).unwrap_err();
     assert_eq!(err.code, 4);
-    for name in ["CNI_CONTAINERID (missing)", "CNI_NETNS (missing)", "CNI_IFNAME (missing)"] {
+    for name in [
+        "CNI_CONTAINERID (missing)",
+        "CNI_NETNS (missing)",
+        "CNI_IFNAME (missing)",
+    ] {
         assert!(err.msg.contains(name), "{}", err.msg);
     }
 }
@@ -37,10 +41,17 @@ fn del_does_not_need_netns_version_needs_nothing() {
 #[test]
 fn missing_or_unknown_command() {
     let err = parse(&vars(&[])).unwrap_err();
-    assert_eq!((err.code, err.msg.contains("CNI_COMMAND (missing)")), (4, true));
+    assert_eq!(
+        (err.code, err.msg.contains("CNI_COMMAND (missing)")),
+        (4, true)
+    );
     let err = parse(&vars(&[("CNI_COMMAND", "FOO")])).unwrap_err();
     assert_eq!(err.code, 4);
-    assert!(err.msg.contains("CNI_COMMAND (unknown command \"FOO\""), "{}", err.msg);
+    assert!(
+        err.msg.contains("CNI_COMMAND (unknown command \"FOO\""),
+        "{}",
+        err.msg
+    );
 }
 
 #[test]
@@ -75,7 +86,16 @@ fn ifname_rules() {
     for ok in ["eth0", "a", "123456789012345", "net-1.2"] {
         assert!(validate_ifname(ok).is_ok(), "{ok}");
     }
-    for bad in ["", ".", "..", "a/b", "a:b", "a b", "a\tb", "1234567890123456"] {
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/b",
+        "a:b",
+        "a b",
+        "a\tb",
+        "1234567890123456",
+    ] {
         assert!(validate_ifname(bad).is_err(), "{bad}");
     }
 }

@@ -8,7 +8,10 @@ fn p(text: &str) -> Result<SubnetEnv, SubnetEnvError> {
 fn parses_flanneld_output() {
     let env = p("FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n")
         .unwrap();
-    assert_eq!(env.networks, vec!["10.1.0.0/16".parse::<Ipv4Net>().unwrap()]);
+    assert_eq!(
+        env.networks,
+        vec!["10.1.0.0/16".parse::<Ipv4Net>().unwrap()]
+    );
     assert_eq!(env.subnet, Some("10.1.17.0/24".parse().unwrap()));
     assert_eq!((env.mtu, env.ipmasq), (1472, true));
     assert!(env.ip6_networks.is_empty() && env.ip6_subnet.is_none());
@@ -16,9 +19,11 @@ fn parses_flanneld_output() {
 
 #[test]
 fn lists_and_ipv6() {
-    let env = p("FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\n\
+    let env = p(
+        "FLANNEL_NETWORK=10.1.0.0/16,10.2.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\n\
                  FLANNEL_IPV6_NETWORK=fd00::/56\nFLANNEL_IPV6_SUBNET=fd00:0:0:11::1/64\n\
-                 FLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n")
+                 FLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n",
+    )
     .unwrap();
     assert_eq!(env.networks.len(), 2);
     assert_eq!(env.ip6_subnet, Some("fd00:0:0:11::/64".parse().unwrap()));
@@ -55,7 +60,10 @@ fn missing_file_says_flanneld_is_not_running() {
     let e = load(&path).unwrap_err();
     let text = e.to_string();
     assert!(text.contains(&path.display().to_string()), "{text}");
-    assert!(text.contains("flanneld is probably not running on this node"), "{text}");
+    assert!(
+        text.contains("flanneld is probably not running on this node"),
+        "{text}"
+    );
     assert_eq!(CniError::from(e).code, 11);
     std::fs::write(&path, "FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.17.1/24\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=true\n").unwrap();
     assert!(load(&path).is_ok());

@@ -1,0 +1,1252 @@
+//! `bench-cni`: measures the `flannel` CNI plugin's built-in fast path (bridge + host-local IPAM
+//! done in-process) against the reference chain it replaces, Debian's `/usr/lib/cni/bridge` with
+//! `/usr/lib/cni/host-local` (containernetworking-plugins), both executed the same way, in the
+//! same lab, in the same run:
+//!
+//! 1. latency: N sequential ADDs (N distinct pod namespaces and container IDs), then N DELs;
+//!    p50/p99 per operation for flannel built-in, flannel `execDelegate` (-> bridge ->
+//!    host-local, for information) and the reference chain;
+//! 2. parallel: M ADDs started at once (M concurrent plugin processes), time until all finished
+//!    (the M addresses must be distinct), then M parallel DELs.
+//!
+//! Everything runs in a 1-node lab (`fl-<6 hex>-*` namespaces, deleted when the lab is dropped).
+//! The plugins run inside the node namespace: the benchmark re-executes itself there
+//! (`ip netns exec <node> bench-cni --inner <job.json>`) and that inner process spawns every
+//! plugin invocation directly, as a runtime would (config on stdin, result read from stdout),
+//! timing each from spawn to exit; it prints raw timings as JSON, the outer process the report.
+//! Pod namespaces are `<lab prefix>-bp<run>-<i>`, fresh for every run; between runs they are
+//! deleted together with the node's `cni0`, so every implementation starts from the same state.
+//! IPAM data dirs and flannel's saved-state dirs are separate per run.
+//!
+//! Usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]
+//! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release plugin.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use flannel_integration::{require_root, try_workspace_bin, Lab};
+use serde_json::{json, Value};
+
+const USAGE: &str = "usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]";
+const REF_DIR: &str = "/usr/lib/cni";
+const NETWORK: &str = "10.244.0.0/16";
+const SUBNET: &str = "10.244.1.0/24";
+const SUBNET_GW: &str = "10.244.1.1/24";
+const MTU: u32 = 1450;
+const NET_NAME: &str = "cbr0";
+const BRIDGE: &str = "cni0";
+/// Usable addresses of the /24 are .2 ..= .254.
+const MAX_PODS: usize = 250;
+/// Target: reference p50 / ours p50 at least this.
+const TARGET_RATIO: f64 = 4.0;
+/// Per plugin invocation; a hung plugin is SIGKILLed and the step fails.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time the inner runner spends on best-effort DELs after a failure.
+const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
+/// Runs of `/bin/true` measuring the process spawn floor of the inner runner.
+const FLOOR_RUNS: usize = 50;
+/// Environment every plugin invocation gets (on top of the CNI_* variables).
+const PLUGIN_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Latency,
+    Parallel,
+}
+
+struct Opts {
+    only: Option<Step>,
+    pods: usize,
+    parallel: usize,
+}
+
+impl Opts {
+    fn wants(&self, s: Step) -> bool {
+        self.only.is_none_or(|o| o == s)
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--inner") {
+        return match args.get(1) {
+            Some(job) if args.len() == 2 => match inner_main(Path::new(job)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bench-cni --inner: {e:#}");
+                    ExitCode::FAILURE
+                }
+            },
+            _ => {
+                eprintln!("bench-cni: --inner takes exactly one job file");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let opts = match parse_args(&args) {
+        Ok(Some(o)) => o,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench-cni: {e:#}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("bench-cni: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse_count(flag: &str, v: Option<&String>) -> Result<usize> {
+    let v = v.with_context(|| format!("{flag} needs a value"))?;
+    let n: usize = v
+        .parse()
+        .with_context(|| format!("{flag} expects a number, got {v:?}"))?;
+    ensure!(
+        (1..=MAX_PODS).contains(&n),
+        "{flag} must be between 1 and {MAX_PODS} (one /24 of pod addresses)"
+    );
+    Ok(n)
+}
+
+fn parse_args(args: &[String]) -> Result<Option<Opts>> {
+    let mut opts = Opts {
+        only: None,
+        pods: 200,
+        parallel: 100,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--pods" => opts.pods = parse_count("--pods", it.next())?,
+            "--parallel" => opts.parallel = parse_count("--parallel", it.next())?,
+            "--only" => {
+                let v = it.next().context("--only needs a value")?;
+                opts.only = Some(match v.as_str() {
+                    "latency" => Step::Latency,
+                    "parallel" => Step::Parallel,
+                    other => bail!("--only: unknown step {other:?}"),
+                });
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(None);
+            }
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    Ok(Some(opts))
+}
+
+// ------------------------------------------------------------------ implementations
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    /// flannel with its built-in bridge + host-local.
+    Ours,
+    /// flannel with `execDelegate: true` (executes /usr/lib/cni/bridge).
+    OursExec,
+    /// /usr/lib/cni/bridge + host-local directly.
+    Reference,
+}
+
+impl Impl {
+    fn key(self) -> &'static str {
+        match self {
+            Impl::Ours => "ours",
+            Impl::OursExec => "exec",
+            Impl::Reference => "ref",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Impl::Ours => "flannel built-in",
+            Impl::OursExec => "flannel execDelegate (-> bridge -> host-local)",
+            Impl::Reference => "reference bridge+host-local",
+        }
+    }
+
+    fn plugin(self, flannel: &Path) -> PathBuf {
+        match self {
+            Impl::Ours | Impl::OursExec => flannel.to_path_buf(),
+            Impl::Reference => Path::new(REF_DIR).join("bridge"),
+        }
+    }
+
+    /// Network config (stdin of every invocation) for a run using `dir` for its state.
+    fn config(self, subnet_file: &Path, dir: &Path) -> String {
+        let ipam_dir = dir.join("ipam").display().to_string();
+        let data_dir = dir.join("flannel").display().to_string();
+        let v = match self {
+            Impl::Ours | Impl::OursExec => {
+                let mut v = json!({
+                    "cniVersion": "1.0.0",
+                    "name": NET_NAME,
+                    "type": "flannel",
+                    "subnetFile": subnet_file.display().to_string(),
+                    "dataDir": data_dir,
+                    "ipam": {"dataDir": ipam_dir},
+                    "delegate": {"hairpinMode": true, "isDefaultGateway": true},
+                });
+                if self == Impl::OursExec {
+                    v["execDelegate"] = json!(true);
+                }
+                v
+            }
+            Impl::Reference => json!({
+                "cniVersion": "1.0.0",
+                "name": NET_NAME,
+                "type": "bridge",
+                "bridge": BRIDGE,
+                "isGateway": true,
+                "isDefaultGateway": true,
+                "hairpinMode": true,
+                "ipMasq": false,
+                "mtu": MTU,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": SUBNET}]],
+                    "routes": [{"dst": NETWORK}],
+                    "dataDir": ipam_dir,
+                },
+            }),
+        };
+        v.to_string()
+    }
+}
+
+// ------------------------------------------------------------------ outer: report
+
+/// Raw timings of one run, as printed by the inner process.
+struct RunResult {
+    add_ms: Vec<f64>,
+    del_ms: Vec<f64>,
+    add_wall_ms: f64,
+    del_wall_ms: f64,
+    floor_ms: Vec<f64>,
+    ips: Vec<String>,
+}
+
+/// Nearest-rank percentile of unsorted samples.
+fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+fn mean(samples: &[f64]) -> f64 {
+    samples.iter().sum::<f64>() / samples.len().max(1) as f64
+}
+
+fn p50_p99(samples: &[f64]) -> String {
+    format!(
+        "{:.2} / {:.2} ms",
+        percentile(samples, 50.0),
+        percentile(samples, 99.0)
+    )
+}
+
+fn ratio(reference: f64, ours: f64) -> String {
+    if ours > 0.0 && reference.is_finite() && ours.is_finite() {
+        format!("{:.1}x", reference / ours)
+    } else {
+        "-".into()
+    }
+}
+
+/// One line of the summary table.
+struct Row {
+    op: String,
+    ours: String,
+    reference: String,
+    ratio: String,
+    target: String,
+    result: String,
+}
+
+impl Row {
+    fn new(op: impl Into<String>) -> Row {
+        Row {
+            op: op.into(),
+            ours: "-".into(),
+            reference: "-".into(),
+            ratio: "-".into(),
+            target: "-".into(),
+            result: "-".into(),
+        }
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    let header = Row {
+        op: "op".into(),
+        ours: "flannel built-in p50 / p99".into(),
+        reference: "reference bridge+host-local p50 / p99".into(),
+        ratio: "ratio p50".into(),
+        target: "target".into(),
+        result: "result".into(),
+    };
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
+    let w = |f: fn(&Row) -> &str| all.iter().map(|r| f(r).chars().count()).max().unwrap_or(0);
+    let widths = [
+        w(|r| &r.op),
+        w(|r| &r.ours),
+        w(|r| &r.reference),
+        w(|r| &r.ratio),
+        w(|r| &r.target),
+        w(|r| &r.result),
+    ];
+    for (i, r) in all.iter().enumerate() {
+        let cells = [&r.op, &r.ours, &r.reference, &r.ratio, &r.target, &r.result];
+        let mut line = String::new();
+        for (c, wd) in cells.iter().zip(widths) {
+            let _ = write!(line, "| {c:<wd$} ");
+        }
+        line.push('|');
+        println!("{line}");
+        if i == 0 {
+            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
+            println!("|{}|", sep.join("|"));
+        }
+    }
+}
+
+fn run(opts: &Opts) -> Result<bool> {
+    require_root();
+    let started = Instant::now();
+    let flannel = try_workspace_bin("flannel")?;
+    let flannel = flannel
+        .canonicalize()
+        .with_context(|| format!("resolving {}", flannel.display()))?;
+    for p in ["bridge", "host-local"] {
+        let path = Path::new(REF_DIR).join(p);
+        ensure!(
+            path.is_file(),
+            "reference plugin {} missing: install the Debian package containernetworking-plugins",
+            path.display()
+        );
+    }
+    let exe = std::env::current_exe().context("locating the bench-cni executable")?;
+    println!("bench-cni: flannel plugin   {}", flannel.display());
+    if !flannel.components().any(|c| c.as_os_str() == "release") {
+        println!(
+            "bench-cni: WARNING: that is not a release build; set FLANNEL_BIN_DIR=target/release"
+        );
+    }
+    println!("bench-cni: reference chain  {REF_DIR}/bridge + {REF_DIR}/host-local");
+    println!("bench-cni: runner           {}", exe.display());
+    println!(
+        "bench-cni: pods={} parallel={} (each invocation timed from spawn to exit by a runner \
+         inside the node namespace)",
+        opts.pods, opts.parallel
+    );
+
+    println!(
+        "bench-cni: {} CPU(s), load average {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg()
+    );
+
+    let lab = Lab::new(1)?;
+    let bench = Bench::new(&lab, exe, flannel)?;
+    println!("bench-cni: lab {} (node {})", lab.prefix(), bench.node);
+
+    let mut failures: Vec<String> = Vec::new();
+    let mut results: Vec<((Step, Impl), RunResult)> = Vec::new();
+    let mut run_no = 0usize;
+    let mut plan = Vec::new();
+    if opts.wants(Step::Latency) {
+        for imp in [Impl::Ours, Impl::OursExec, Impl::Reference] {
+            plan.push((Step::Latency, imp, opts.pods));
+        }
+    }
+    if opts.wants(Step::Parallel) {
+        for imp in [Impl::Ours, Impl::Reference] {
+            plan.push((Step::Parallel, imp, opts.parallel));
+        }
+    }
+    for (step, imp, n) in plan {
+        run_no += 1;
+        let what = match step {
+            Step::Latency => format!("latency, {}: {n} sequential ADDs then DELs", imp.label()),
+            Step::Parallel => format!("parallel, {}: {n} ADDs at once, then DELs", imp.label()),
+        };
+        println!("\n== {what}");
+        let t0 = Instant::now();
+        match bench.run(run_no, imp, step, n) {
+            Ok(r) => {
+                print_run(step, &r);
+                println!("   ({:.1} s)", t0.elapsed().as_secs_f64());
+                results.push(((step, imp), r));
+            }
+            Err(e) => {
+                println!("   FAILED: {e:#}");
+                failures.push(format!("{what}: {e:#}"));
+            }
+        }
+        // Reset to the initial state whatever happened; if that fails nothing after it is
+        // comparable, so stop.
+        bench
+            .reset(run_no, n)
+            .with_context(|| format!("resetting the node after run {run_no}"))?;
+    }
+
+    let get = |s: Step, i: Impl| results.iter().find(|(k, _)| *k == (s, i)).map(|(_, r)| r);
+    let mut rows = Vec::new();
+    if opts.wants(Step::Latency) {
+        let ours = get(Step::Latency, Impl::Ours);
+        let exec = get(Step::Latency, Impl::OursExec);
+        let reference = get(Step::Latency, Impl::Reference);
+        let mut info_rows = Vec::new();
+        for (op, pick) in [
+            (
+                "ADD",
+                (|r: &RunResult| r.add_ms.clone()) as fn(&RunResult) -> Vec<f64>,
+            ),
+            ("DEL", |r: &RunResult| r.del_ms.clone()),
+        ] {
+            let mut row = Row::new(format!("{op} sequential ({} pods)", opts.pods));
+            let o = ours.map(pick);
+            let r = reference.map(pick);
+            row.ours = o.as_deref().map_or("FAILED".into(), p50_p99);
+            row.reference = r.as_deref().map_or("FAILED".into(), p50_p99);
+            row.target = format!(">= {TARGET_RATIO:.0}x");
+            if let (Some(o), Some(r)) = (&o, &r) {
+                let (op50, rp50) = (percentile(o, 50.0), percentile(r, 50.0));
+                row.ratio = ratio(rp50, op50);
+                row.result = if rp50 >= TARGET_RATIO * op50 {
+                    "PASS"
+                } else {
+                    "MISS"
+                }
+                .into();
+            } else {
+                row.result = "FAILED".into();
+            }
+            rows.push(row);
+            let mut row = Row::new(format!("{op} sequential, flannel execDelegate (info)"));
+            row.result = "info".into();
+            let e = exec.map(pick);
+            row.ours = e.as_deref().map_or("FAILED".into(), p50_p99);
+            row.reference = r.as_deref().map_or("FAILED".into(), p50_p99);
+            if let (Some(e), Some(r)) = (&e, &r) {
+                row.ratio = ratio(percentile(r, 50.0), percentile(e, 50.0));
+            }
+            row.target = "-".into();
+            info_rows.push(row);
+        }
+        rows.append(&mut info_rows);
+        if ours.is_some() || reference.is_some() {
+            // Measured by the runner at the start of each run: the cost of spawning any process.
+            let mut row = Row::new("spawn floor: /bin/true (info)");
+            row.ours = ours.map_or("-".into(), |r| p50_p99(&r.floor_ms));
+            row.reference = reference.map_or("-".into(), |r| p50_p99(&r.floor_ms));
+            row.result = "info".into();
+            rows.push(row);
+        }
+    }
+    if opts.wants(Step::Parallel) {
+        let ours = get(Step::Parallel, Impl::Ours);
+        let reference = get(Step::Parallel, Impl::Reference);
+        for (op, pick) in [
+            (
+                "ADD",
+                (|r: &RunResult| r.add_wall_ms) as fn(&RunResult) -> f64,
+            ),
+            ("DEL", |r: &RunResult| r.del_wall_ms),
+        ] {
+            let mut row = Row::new(format!(
+                "{op} x{} in parallel, until all done",
+                opts.parallel
+            ));
+            let o = ours.map(pick);
+            let r = reference.map(pick);
+            row.ours = o.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
+            row.reference = r.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
+            if let (Some(o), Some(r)) = (o, r) {
+                row.ratio = ratio(r, o);
+                row.result = if op == "ADD" {
+                    "ok, IPs distinct".into()
+                } else {
+                    "ok".into()
+                };
+            } else {
+                row.result = "FAILED".into();
+            }
+            rows.push(row);
+        }
+    }
+
+    println!(
+        "\n==== summary (flannel plugin {}, total {:.0} s)",
+        bench.flannel.display(),
+        started.elapsed().as_secs_f64()
+    );
+    print_table(&rows);
+    println!("(load average at the end: {})", loadavg());
+    if !failures.is_empty() {
+        println!("\n{} step(s) FAILED:", failures.len());
+        for f in &failures {
+            println!("  - {f}");
+        }
+    }
+    drop(bench);
+    drop(lab);
+    Ok(failures.is_empty())
+}
+
+/// The first three fields of /proc/loadavg (other work on the machine skews the figures).
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".into(),
+        |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+    )
+}
+
+fn print_run(step: Step, r: &RunResult) {
+    let mut sorted: Vec<std::net::Ipv4Addr> = r
+        .ips
+        .iter()
+        .filter_map(|a| a.split('/').next()?.parse().ok())
+        .collect();
+    sorted.sort();
+    if let (Some(lo), Some(hi)) = (sorted.first(), sorted.last()) {
+        println!(
+            "   {} distinct addresses handed out, {lo} .. {hi} (first result: {})",
+            r.ips.len(),
+            r.ips.first().map_or("-", String::as_str)
+        );
+    }
+    let line = |op: &str, v: &[f64]| {
+        println!(
+            "   {op}: n={} p50 {:.2} ms, p99 {:.2} ms, min {:.2}, mean {:.2}, max {:.2} ms",
+            v.len(),
+            percentile(v, 50.0),
+            percentile(v, 99.0),
+            percentile(v, 0.0),
+            mean(v),
+            percentile(v, 100.0)
+        )
+    };
+    match step {
+        Step::Latency => {
+            line("ADD", &r.add_ms);
+            line("DEL", &r.del_ms);
+        }
+        Step::Parallel => {
+            println!(
+                "   ADD: all {} done after {:.1} ms (slowest single call {:.1} ms)",
+                r.add_ms.len(),
+                r.add_wall_ms,
+                percentile(&r.add_ms, 100.0)
+            );
+            println!(
+                "   DEL: all {} done after {:.1} ms (slowest single call {:.1} ms)",
+                r.del_ms.len(),
+                r.del_wall_ms,
+                percentile(&r.del_ms, 100.0)
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------------ outer: runs
+
+struct Bench<'a> {
+    lab: &'a Lab,
+    node: String,
+    exe: PathBuf,
+    flannel: PathBuf,
+    subnet_file: PathBuf,
+}
+
+impl<'a> Bench<'a> {
+    fn new(lab: &'a Lab, exe: PathBuf, flannel: PathBuf) -> Result<Bench<'a>> {
+        let subnet_file = lab.dir().join("subnet.env");
+        std::fs::write(
+            &subnet_file,
+            format!(
+                "FLANNEL_NETWORK={NETWORK}\nFLANNEL_SUBNET={SUBNET_GW}\nFLANNEL_MTU={MTU}\n\
+                 FLANNEL_IPMASQ=true\n"
+            ),
+        )
+        .with_context(|| format!("writing {}", subnet_file.display()))?;
+        Ok(Bench {
+            node: lab.node_ns(1),
+            lab,
+            exe,
+            flannel,
+            subnet_file,
+        })
+    }
+
+    /// Errors unless `ns` is a namespace name of this lab (`<prefix>-...`).
+    fn own(&self, ns: &str) -> Result<()> {
+        let own = format!("{}-", self.lab.prefix());
+        ensure!(
+            ns.starts_with(&own) && ns.len() > own.len() && !ns.contains(['/', ' ']),
+            "namespace {ns:?} is not part of lab {} (refusing to touch it)",
+            self.lab.prefix()
+        );
+        Ok(())
+    }
+
+    fn pod_ns(&self, run: usize, i: usize) -> String {
+        format!("{}-bp{run}-{i}", self.lab.prefix())
+    }
+
+    /// `ip -n NS args...`; `ns` must belong to the lab.
+    fn ipn(&self, ns: &str, args: &[&str]) -> Result<std::process::Output> {
+        self.own(ns)?;
+        Command::new("ip")
+            .arg("-n")
+            .arg(ns)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("running ip -n {ns} {}", args.join(" ")))
+    }
+
+    fn ipn_ok(&self, ns: &str, args: &[&str]) -> Result<String> {
+        let out = self.ipn(ns, args)?;
+        ensure!(
+            out.status.success(),
+            "ip -n {ns} {} failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Runs `ip -batch -` with one `netns add|del NAME` line per namespace (all checked to be
+    /// lab namespaces).
+    fn netns_batch(&self, verb: &str, names: &[String]) -> Result<()> {
+        let mut script = String::new();
+        for n in names {
+            self.own(n)?;
+            let _ = writeln!(script, "netns {verb} {n}");
+        }
+        let mut child = Command::new("ip")
+            .args(["-batch", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting ip -batch")?;
+        child
+            .stdin
+            .take()
+            .context("ip -batch stdin")?
+            .write_all(script.as_bytes())
+            .context("writing to ip -batch")?;
+        let out = child.wait_with_output().context("waiting for ip -batch")?;
+        ensure!(
+            out.status.success(),
+            "ip -batch (netns {verb} x{}) failed ({}): {}",
+            names.len(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(())
+    }
+
+    fn run_dir(&self, run: usize, imp: Impl, step: Step) -> PathBuf {
+        let s = match step {
+            Step::Latency => "seq",
+            Step::Parallel => "par",
+        };
+        self.lab.dir().join(format!("run{run}-{}-{s}", imp.key()))
+    }
+
+    /// One run: fresh pod namespaces, the inner runner in the node namespace, checks that DEL
+    /// left nothing behind. The caller resets the node afterwards, whatever the outcome.
+    fn run(&self, run: usize, imp: Impl, step: Step, n: usize) -> Result<RunResult> {
+        let dir = self.run_dir(run, imp, step);
+        for sub in ["ipam", "flannel"] {
+            let d = dir.join(sub);
+            std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        // The node starts without cni0 and without pods.
+        ensure!(
+            !self
+                .ipn(&self.node, &["link", "show", BRIDGE])?
+                .status
+                .success(),
+            "{BRIDGE} exists in {} before the run",
+            self.node
+        );
+        let names: Vec<String> = (0..n).map(|i| self.pod_ns(run, i)).collect();
+        self.netns_batch("add", &names)
+            .context("creating pod namespaces")?;
+        let pods: Vec<Value> = names
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| json!([format!("bench-{run}-{i:04}"), format!("/run/netns/{ns}")]))
+            .collect();
+        let (dev, ino) = ns_id("/proc/self/ns/net")?;
+        let job = json!({
+            "prefix": self.lab.prefix(),
+            "node": self.node,
+            "outer_netns": [dev, ino],
+            "plugin": imp.plugin(&self.flannel).display().to_string(),
+            "config": imp.config(&self.subnet_file, &dir),
+            "cni_path": REF_DIR,
+            "parallel": step == Step::Parallel,
+            "floor": step == Step::Latency,
+            "pods": pods,
+        });
+        let job_path = dir.join("job.json");
+        std::fs::write(&job_path, job.to_string())
+            .with_context(|| format!("writing {}", job_path.display()))?;
+
+        self.own(&self.node)?;
+        let out = Command::new("ip")
+            .arg("netns")
+            .arg("exec")
+            .arg(&self.node)
+            .arg(&self.exe)
+            .arg("--inner")
+            .arg(&job_path)
+            .stdin(Stdio::null())
+            .output()
+            .context("starting the inner runner (ip netns exec)")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!("inner runner failed ({}): {}", out.status, stderr.trim());
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).with_context(|| {
+            format!(
+                "parsing the inner runner's output {:?}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })?;
+        let nums = |k: &str| -> Result<Vec<f64>> {
+            v[k].as_array()
+                .with_context(|| format!("inner output lacks {k}"))?
+                .iter()
+                .map(|x| x.as_f64().with_context(|| format!("bad number in {k}")))
+                .collect()
+        };
+        let num = |k: &str| {
+            v[k].as_f64()
+                .with_context(|| format!("inner output lacks {k}"))
+        };
+        let r = RunResult {
+            add_ms: nums("add_ms")?,
+            del_ms: nums("del_ms")?,
+            add_wall_ms: num("add_wall_ms")?,
+            del_wall_ms: num("del_wall_ms")?,
+            floor_ms: nums("floor_ms")?,
+            ips: v["ips"]
+                .as_array()
+                .context("inner output lacks ips")?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string).context("bad address in ips"))
+                .collect::<Result<_>>()?,
+        };
+        ensure!(
+            r.add_ms.len() == n && r.del_ms.len() == n,
+            "inner runner reported {} ADD and {} DEL timings for {n} pods",
+            r.add_ms.len(),
+            r.del_ms.len()
+        );
+        self.check_clean(&dir)
+            .context("state left behind after every DEL succeeded")?;
+        Ok(r)
+    }
+
+    /// After all DELs: no veth on cni0, no address still allocated in the IPAM dir, no saved
+    /// flannel state.
+    fn check_clean(&self, dir: &Path) -> Result<()> {
+        let ports = self.ipn_ok(&self.node, &["-o", "link", "show", "master", BRIDGE])?;
+        let ports: Vec<&str> = ports.lines().filter(|l| !l.trim().is_empty()).collect();
+        ensure!(
+            ports.is_empty(),
+            "{} port(s) still on {BRIDGE}: {}",
+            ports.len(),
+            ports.first().copied().unwrap_or_default()
+        );
+        let ipam = dir.join("ipam").join(NET_NAME);
+        let mut leaked = Vec::new();
+        if let Ok(rd) = std::fs::read_dir(&ipam) {
+            for e in rd {
+                let name = e
+                    .with_context(|| format!("listing {}", ipam.display()))?
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned();
+                if name.parse::<std::net::IpAddr>().is_ok() {
+                    leaked.push(name);
+                }
+            }
+        }
+        ensure!(
+            leaked.is_empty(),
+            "{} address(es) still allocated in {}: {}",
+            leaked.len(),
+            ipam.display(),
+            leaked.join(" ")
+        );
+        let data = dir.join("flannel");
+        if let Ok(rd) = std::fs::read_dir(&data) {
+            let saved: Vec<String> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("bench-"))
+                .collect();
+            ensure!(
+                saved.is_empty(),
+                "{} saved delegate config(s) left in {}",
+                saved.len(),
+                data.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Back to the initial state: the run's pod namespaces and the node's cni0 deleted.
+    fn reset(&self, run: usize, n: usize) -> Result<()> {
+        let names: Vec<String> = list_ns()?
+            .into_iter()
+            .filter(|ns| (0..n).any(|i| *ns == self.pod_ns(run, i)))
+            .collect();
+        if !names.is_empty() {
+            self.netns_batch("del", &names)
+                .context("deleting pod namespaces")?;
+        }
+        if self
+            .ipn(&self.node, &["link", "show", BRIDGE])?
+            .status
+            .success()
+        {
+            self.ipn_ok(&self.node, &["link", "del", BRIDGE])?;
+        }
+        Ok(())
+    }
+}
+
+fn list_ns() -> Result<Vec<String>> {
+    flannel_integration::list_namespaces()
+}
+
+// ------------------------------------------------------------------ inner runner
+
+/// Outcome of one plugin invocation.
+struct Call {
+    ms: f64,
+    end: Instant,
+    stdout: Vec<u8>,
+}
+
+/// Kills the armed child (and its process group) if it runs longer than [`CALL_TIMEOUT`]; one
+/// per invoking thread so that timing is not disturbed by creating a thread per call.
+struct Watchdog {
+    tx: mpsc::Sender<Option<u32>>,
+    fired: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    fn new() -> Watchdog {
+        let (tx, rx) = mpsc::channel::<Option<u32>>();
+        let fired = Arc::new(AtomicBool::new(false));
+        let f = fired.clone();
+        std::thread::spawn(move || {
+            while let Ok(msg) = rx.recv() {
+                let Some(pid) = msg else { continue };
+                match rx.recv_timeout(CALL_TIMEOUT) {
+                    Ok(_) => {}
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        f.store(true, Ordering::SeqCst);
+                        if let Ok(pid) = i32::try_from(pid) {
+                            // SAFETY: kill(2) on the process group of our own child (it leads
+                            // it, and has not been reaped: the invoking thread disarms only
+                            // after wait returned). The whole group, so that grandchildren
+                            // holding the output pipes die too.
+                            unsafe {
+                                libc::kill(-pid, libc::SIGKILL);
+                            }
+                        }
+                        // Wait for the disarm of this call.
+                        if rx.recv().is_err() {
+                            return;
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+        Watchdog { tx, fired }
+    }
+}
+
+struct Job {
+    node: String,
+    outer_netns: (u64, u64),
+    plugin: PathBuf,
+    config: String,
+    cni_path: String,
+    parallel: bool,
+    floor: bool,
+    pods: Vec<(String, String)>,
+}
+
+fn read_job(path: &Path) -> Result<Job> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).context("parsing the job")?;
+    let s = |k: &str| -> Result<String> {
+        Ok(v[k]
+            .as_str()
+            .with_context(|| format!("job lacks {k}"))?
+            .to_string())
+    };
+    let prefix = s("prefix")?;
+    ensure!(
+        prefix.starts_with(flannel_integration::PREFIX_ROOT),
+        "bad lab prefix {prefix:?}"
+    );
+    let netns_root = format!("/run/netns/{prefix}-");
+    let mut pods = Vec::new();
+    for p in v["pods"].as_array().context("job lacks pods")? {
+        let id = p[0].as_str().context("pod without container id")?;
+        let ns = p[1].as_str().context("pod without netns")?;
+        // Safety: plugins only ever get namespaces of this lab.
+        ensure!(
+            ns.starts_with(&netns_root) && !ns.contains(".."),
+            "pod netns {ns} is not a namespace of lab {prefix}"
+        );
+        pods.push((id.to_string(), ns.to_string()));
+    }
+    let node = s("node")?;
+    ensure!(
+        node.starts_with(&format!("{prefix}-")) && !node.contains(['/', ' ']),
+        "node namespace {node:?} is not part of lab {prefix}"
+    );
+    let outer = v["outer_netns"]
+        .as_array()
+        .context("job lacks outer_netns")?;
+    let outer_netns = (
+        outer
+            .first()
+            .and_then(Value::as_u64)
+            .context("bad outer_netns")?,
+        outer
+            .get(1)
+            .and_then(Value::as_u64)
+            .context("bad outer_netns")?,
+    );
+    Ok(Job {
+        node,
+        outer_netns,
+        plugin: PathBuf::from(s("plugin")?),
+        config: s("config")?,
+        cni_path: s("cni_path")?,
+        parallel: v["parallel"].as_bool().context("job lacks parallel")?,
+        floor: v["floor"].as_bool().context("job lacks floor")?,
+        pods,
+    })
+}
+
+/// (device, inode) of a network namespace file.
+fn ns_id(path: &str) -> Result<(u64, u64)> {
+    let m = std::fs::metadata(path).with_context(|| format!("stat {path}"))?;
+    Ok((m.dev(), m.ino()))
+}
+
+/// Refuses to run plugins anywhere but in the lab node's namespace: the runner's network
+/// namespace must be `/run/netns/<node>` and differ from the outer process's (the host's).
+fn ensure_in_node_netns(job: &Job) -> Result<()> {
+    let me = ns_id("/proc/self/ns/net")?;
+    ensure!(
+        me != job.outer_netns,
+        "the inner runner is in the outer (host) network namespace; refusing to run plugins here"
+    );
+    let node = ns_id(&format!("/run/netns/{}", job.node))?;
+    ensure!(
+        me == node,
+        "the inner runner is not in the network namespace of {}; refusing to run plugins",
+        job.node
+    );
+    Ok(())
+}
+
+fn inner_main(job_path: &Path) -> Result<()> {
+    let job = Arc::new(read_job(job_path)?);
+    ensure_in_node_netns(&job)?;
+    let wd = Watchdog::new();
+    // Warm the page cache and the dynamic loader for every binary involved.
+    for bin in [
+        job.plugin.clone(),
+        Path::new(&job.cni_path).join("host-local"),
+        Path::new(&job.cni_path).join("bridge"),
+    ] {
+        let version = r#"{"cniVersion":"1.0.0"}"#;
+        let _ = invoke(&wd, &job, &bin, "VERSION", "warmup", "", version);
+    }
+    let floor_ms: Vec<f64> = if job.floor {
+        let t = Path::new("/bin/true");
+        (0..FLOOR_RUNS)
+            .map(|_| invoke(&wd, &job, t, "VERSION", "floor", "", "").map(|c| c.ms))
+            .collect::<Result<_>>()
+            .context("running /bin/true")?
+    } else {
+        Vec::new()
+    };
+
+    let result = if job.parallel {
+        run_parallel(&job)
+    } else {
+        run_sequential(&wd, &job)
+    };
+    match result {
+        Ok(p) => {
+            let out = json!({
+                "ips": p.ips,
+                "add_ms": p.add_ms,
+                "del_ms": p.del_ms,
+                "add_wall_ms": p.add_wall_ms,
+                "del_wall_ms": p.del_wall_ms,
+                "floor_ms": floor_ms,
+            });
+            println!("{out}");
+            Ok(())
+        }
+        Err(e) => {
+            // Best effort, bounded: release whatever was set up (the outer deletes the
+            // namespaces and the bridge anyway).
+            let t0 = Instant::now();
+            for (id, ns) in &job.pods {
+                if t0.elapsed() > CLEANUP_BUDGET {
+                    break;
+                }
+                let _ = invoke(&wd, &job, &job.plugin, "DEL", id, ns, &job.config);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Timings of one run's ADD phase and DEL phase.
+struct Phases {
+    /// Per call, spawn to exit.
+    add_ms: Vec<f64>,
+    del_ms: Vec<f64>,
+    /// Whole phase: first spawn (release of all threads when parallel) to the last exit.
+    add_wall_ms: f64,
+    del_wall_ms: f64,
+    /// Addresses handed out by the ADDs (CIDR form).
+    ips: Vec<String>,
+}
+
+fn to_ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Address (CIDR) of the first `ips` entry of an ADD result.
+fn result_ip(call: &Call, id: &str) -> Result<String> {
+    let v: Value = serde_json::from_slice(&call.stdout).with_context(|| {
+        format!(
+            "ADD {id}: result is not JSON: {:?}",
+            String::from_utf8_lossy(&call.stdout)
+        )
+    })?;
+    let ip = v["ips"][0]["address"]
+        .as_str()
+        .with_context(|| format!("ADD {id}: result has no ips[0].address: {v}"))?;
+    Ok(ip.to_string())
+}
+
+/// All ADDs returned an address, and no address twice.
+fn check_distinct(ips: &[String], n: usize) -> Result<()> {
+    ensure!(ips.len() == n, "{} addresses for {n} ADDs", ips.len());
+    let mut seen = HashSet::new();
+    for ip in ips {
+        ensure!(seen.insert(ip.as_str()), "address {ip} handed out twice");
+    }
+    Ok(())
+}
+
+/// After the ADDs (not timed): every pod's host veth must be a port of the bridge. Read-only,
+/// runs in the node namespace (where the runner is).
+fn check_ports(n: usize) -> Result<()> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show", "master", BRIDGE])
+        .stdin(Stdio::null())
+        .output()
+        .context("running ip -o link show master")?;
+    ensure!(
+        out.status.success(),
+        "ip -o link show master {BRIDGE} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let ports = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    ensure!(
+        ports == n,
+        "{BRIDGE} has {ports} port(s) after {n} successful ADDs"
+    );
+    Ok(())
+}
+
+fn run_sequential(wd: &Watchdog, job: &Job) -> Result<Phases> {
+    let n = job.pods.len();
+    let (mut add_ms, mut ips) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let t0 = Instant::now();
+    for (id, ns) in &job.pods {
+        let c = invoke(wd, job, &job.plugin, "ADD", id, ns, &job.config)?;
+        ips.push(result_ip(&c, id)?);
+        add_ms.push(c.ms);
+    }
+    let add_wall_ms = to_ms(t0.elapsed());
+    check_distinct(&ips, n)?;
+    check_ports(n)?;
+    let mut del_ms = Vec::with_capacity(n);
+    let t0 = Instant::now();
+    for (id, ns) in &job.pods {
+        del_ms.push(invoke(wd, job, &job.plugin, "DEL", id, ns, &job.config)?.ms);
+    }
+    Ok(Phases {
+        add_ms,
+        del_ms,
+        add_wall_ms,
+        del_wall_ms: to_ms(t0.elapsed()),
+        ips,
+    })
+}
+
+/// Starts one invocation per pod at once (one thread each, released together by a barrier)
+/// and waits for all; returns the calls (in pod order) and the time from the release to the
+/// last exit.
+fn parallel_phase(job: &Arc<Job>, cmd: &'static str) -> Result<(Vec<Call>, f64)> {
+    let n = job.pods.len();
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let mut handles = Vec::with_capacity(n);
+    for i in 0..n {
+        let (job, barrier) = (job.clone(), barrier.clone());
+        handles.push(std::thread::spawn(move || -> Result<Call> {
+            let wd = Watchdog::new();
+            let (id, ns) = &job.pods[i];
+            barrier.wait();
+            invoke(&wd, &job, &job.plugin, cmd, id, ns, &job.config)
+        }));
+    }
+    let t0 = Instant::now();
+    barrier.wait();
+    let mut calls = Vec::with_capacity(n);
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok(c)) => calls.push(c),
+            Ok(Err(e)) => errors.push(format!("{e:#}")),
+            Err(_) => errors.push("invoking thread panicked".into()),
+        }
+    }
+    if let Some(first) = errors.first() {
+        bail!(
+            "{} of {n} parallel {cmd}s failed; first: {first}",
+            errors.len()
+        );
+    }
+    let last = calls.iter().map(|c| c.end).max().unwrap_or(t0);
+    Ok((calls, to_ms(last.duration_since(t0))))
+}
+
+fn run_parallel(job: &Arc<Job>) -> Result<Phases> {
+    let n = job.pods.len();
+    let (adds, add_wall_ms) = parallel_phase(job, "ADD")?;
+    let ips = adds
+        .iter()
+        .zip(&job.pods)
+        .map(|(c, (id, _))| result_ip(c, id))
+        .collect::<Result<Vec<_>>>()?;
+    check_distinct(&ips, n)?;
+    check_ports(n)?;
+    let (dels, del_wall_ms) = parallel_phase(job, "DEL")?;
+    Ok(Phases {
+        add_ms: adds.iter().map(|c| c.ms).collect(),
+        del_ms: dels.iter().map(|c| c.ms).collect(),
+        add_wall_ms,
+        del_wall_ms,
+        ips,
+    })
+}
+
+/// Executes `plugin` as a runtime does: CNI_* environment, `config` on stdin, stdout captured;
+/// timed from spawn to exit. Non-zero exit is an error carrying the plugin's output.
+fn invoke(
+    wd: &Watchdog,
+    job: &Job,
+    plugin: &Path,
+    cmd: &str,
+    id: &str,
+    netns: &str,
+    config: &str,
+) -> Result<Call> {
+    let start = Instant::now();
+    let mut child = Command::new(plugin)
+        .env_clear()
+        .env("PATH", PLUGIN_PATH_ENV)
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_CONTAINERID", id)
+        .env("CNI_NETNS", netns)
+        .env("CNI_IFNAME", "eth0")
+        .env("CNI_PATH", &job.cni_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("starting {}", plugin.display()))?;
+    let pid = child.id();
+    let _ = wd.tx.send(Some(pid));
+    if let Some(mut stdin) = child.stdin.take() {
+        // A plugin may exit without reading its stdin (e.g. on a usage error): its output says why.
+        let _ = stdin.write_all(config.as_bytes());
+    }
+    let out = child.wait_with_output();
+    let end = Instant::now();
+    let _ = wd.tx.send(None);
+    let out = out.with_context(|| format!("waiting for {}", plugin.display()))?;
+    if wd.fired.swap(false, Ordering::SeqCst) {
+        bail!(
+            "{cmd} {id}: {} killed after {CALL_TIMEOUT:?}",
+            plugin.display()
+        );
+    }
+    if !out.status.success() {
+        bail!(
+            "{cmd} {id}: {} failed ({}): stdout {} stderr {}",
+            plugin.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(Call {
+        ms: to_ms(end.duration_since(start)),
+        end,
+        stdout: out.stdout,
+    })
+}
