@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::cni::{self, Invocation, NodeFs, UPSTREAM_CONFLIST};
 use crate::lab::Lab;
 use crate::prereq::workspace_bin;
 use crate::procs::ProcId;
@@ -55,8 +56,46 @@ impl Cluster {
         Ok(Cluster { lab, procs: vec![] })
     }
 
+    /// Instance "a" writes the node's default `/run/flannel/subnet.env` (the node's private
+    /// copy, see [`NodeFs`]); other instances write beside it.
     pub fn subnet_file(&self, node: usize, inst: &str) -> PathBuf {
-        self.lab.dir().join(format!("n{node}-{inst}-subnet.env"))
+        let fs = self.node_fs(node);
+        if inst == "a" {
+            fs.subnet_env()
+        } else {
+            fs.run_flannel.join(format!("subnet-{inst}.env"))
+        }
+    }
+
+    /// The node's private /run/flannel and /var/lib/cni.
+    pub fn node_fs(&self, node: usize) -> NodeFs {
+        let base = self.lab.dir().join(format!("n{node}-fs"));
+        NodeFs {
+            run_flannel: base.join("run-flannel"),
+            var_lib_cni: base.join("var-lib-cni"),
+        }
+    }
+
+    /// The CNI conflist for an instance: upstream's manifest unchanged for "a"; for other
+    /// instances the same with their own network name, subnet file, state directories and
+    /// bridge (`cni<n>`).
+    pub fn conflist(&self, node: usize, inst: &str, bridge: &str) -> String {
+        if inst == "a" {
+            return UPSTREAM_CONFLIST.to_string();
+        }
+        let fs = self.node_fs(node);
+        serde_json::json!({
+            "name": format!("net-{inst}"),
+            "cniVersion": "1.0.0",
+            "plugins": [{
+                "type": "flannel",
+                "subnetFile": self.subnet_file(node, inst),
+                "dataDir": fs.var_lib_cni.join(format!("flannel-{inst}")),
+                "ipam": {"dataDir": fs.var_lib_cni.join(format!("networks-{inst}"))},
+                "delegate": {"bridge": bridge, "hairpinMode": true, "isDefaultGateway": true}
+            }]
+        })
+        .to_string()
     }
 
     pub fn socket(&self, node: usize, inst: &str) -> PathBuf {
@@ -180,19 +219,17 @@ impl Cluster {
         Ok(Ipv4Addr::from(u32::from(s.network()) + host))
     }
 
-    /// A pod named `pod` with address .2 on the node's `cni0`-style bridge for this instance.
+    /// A pod `pod-<inst>` on a node, wired by the flannel CNI plugin through the instance's
+    /// conflist, executed like a runtime executes it. Returns the pod namespace and address.
     pub fn add_pod(&mut self, node: usize, inst: &str, bridge: &str) -> Result<(String, Ipv4Addr)> {
-        let s = self.subnet(node, inst)?;
-        let ip = self.host_ip(node, inst, 2)?;
-        let gw = self.host_ip(node, inst, 1)?;
-        let ns = self.lab.add_pod_on_bridge(
-            node,
-            &format!("pod-{inst}"),
-            &format!("{ip}/{}", s.prefix_len()),
-            &gw.to_string(),
-            bridge,
-        )?;
-        Ok((ns, ip))
+        let name = format!("pod-{inst}");
+        let ns = self.lab.add_pod_ns(node, &name)?;
+        let fs = NodeFs::new(&self.lab, node)?;
+        let inv = Invocation::new("ADD", &ns, Some(&ns));
+        let list = self.conflist(node, inst, bridge);
+        let result = cni::add_conflist(&self.lab, &self.lab.node_ns(node), Some(&fs), &list, &inv)
+            .with_context(|| format!("wiring pod {ns}"))?;
+        Ok((ns, cni::result_ip(&result)?))
     }
 
     /// `flanneld routes --json` on a node, parsed.

@@ -262,6 +262,17 @@ impl Lab {
         format!("{}-n{node}-{name}", self.prefix)
     }
 
+    /// Creates an empty pod namespace (only `lo`, up) for a CNI plugin to wire.
+    pub fn add_pod_ns(&self, node: usize, name: &str) -> Result<String> {
+        if node == 0 || node > self.nodes {
+            bail!("add_pod_ns: node {node} out of range 1..={}", self.nodes);
+        }
+        validate_name("pod name", name)?;
+        let ns = self.pod_ns(node, name);
+        self.add_ns(&ns)?;
+        Ok(ns)
+    }
+
     /// Primary underlay address of node `i`: 198.18.0.i.
     pub fn node_ip(i: usize) -> Ipv4Addr {
         Ipv4Addr::new(198, 18, 0, node_octet(i))
@@ -332,6 +343,38 @@ impl Lab {
         let mut full = vec!["netns", "exec", ns];
         full.extend_from_slice(cmd);
         cmd::output("ip", &full)
+    }
+
+    /// Runs `cmd` in `ns` with extra environment variables and `stdin` fed to it.
+    pub fn exec_with(
+        &self,
+        ns: &str,
+        cmd: &[&str],
+        env: &[(String, String)],
+        stdin: &[u8],
+    ) -> Result<Output> {
+        self.check_ns(ns)?;
+        if cmd.is_empty() {
+            bail!("exec in {ns}: empty command");
+        }
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(cmd)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("spawning {cmd:?} in {ns}"))?;
+        if let Some(mut input) = child.stdin.take() {
+            use std::io::Write;
+            input
+                .write_all(stdin)
+                .with_context(|| format!("writing stdin of {cmd:?}"))?;
+        }
+        child
+            .wait_with_output()
+            .with_context(|| format!("waiting for {cmd:?} in {ns}"))
     }
 
     /// Runs `sh -c script` in `ns`; returns stdout, or an error carrying

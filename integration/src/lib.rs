@@ -13,6 +13,7 @@
 //! external commands with useful errors).
 
 pub mod cluster;
+pub mod cni;
 mod cmd;
 mod lab;
 mod netns;

@@ -528,6 +528,7 @@ fn reservation_is_used_without_ttl_and_never_given_to_others() {
         ])
         .unwrap();
     // Node 2's previous subnet file names the reserved subnet: it must not take it.
+    std::fs::create_dir_all(c.subnet_file(2, "a").parent().unwrap()).unwrap();
     std::fs::write(c.subnet_file(2, "a"), "FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.50.1/24\nFLANNEL_MTU=1500\nFLANNEL_IPMASQ=false\n").unwrap();
     c.start(2, &Instance::default()).unwrap();
     wait("node 2 picks a new subnet", 20, || {

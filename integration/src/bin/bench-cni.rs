@@ -16,7 +16,18 @@
 //! timing each from spawn to exit; it prints raw timings as JSON, the outer process the report.
 //! Pod namespaces are `<lab prefix>-bp<run>-<i>`, fresh for every run; between runs they are
 //! deleted together with the node's `cni0`, so every implementation starts from the same state.
-//! IPAM data dirs and flannel's saved-state dirs are separate per run.
+//! IPAM data dirs and flannel's saved-state dirs are separate per run. Every plugin gets the
+//! same environment (PATH, CNI_COMMAND/CONTAINERID/NETNS/IFNAME=eth0, CNI_PATH=/usr/lib/cni).
+//! Each run checks its results: every ADD returns an address, all distinct, every pod is a port
+//! of `cni0`; after the DELs no port, no IPAM allocation and no saved flannel state is left.
+//!
+//! For context, the latency step also reports floors measured by the same runner: spawning
+//! `/bin/true`, and `ip link add` / `ip link del` of a veth pair (the kernel's share of an ADD
+//! and a DEL). On a busy machine all figures are noisy: the load average is printed.
+//!
+//! Exit status: 0 when every step ran and checked out (a missed target prints MISS but is not a
+//! failure), 1 when a step failed, 2 on bad usage. If the process is SIGKILLed, remove the lab
+//! with `lab-cleanup`.
 //!
 //! Usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release plugin.
@@ -50,6 +61,8 @@ const MAX_PODS: usize = 250;
 const TARGET_RATIO: f64 = 4.0;
 /// Per plugin invocation; a hung plugin is SIGKILLed and the step fails.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Veth pairs created and deleted to measure the kernel's share of an ADD and a DEL.
+const VETH_FLOOR_RUNS: usize = 20;
 /// Time the inner runner spends on best-effort DELs after a failure.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
 /// Runs of `/bin/true` measuring the process spawn floor of the inner runner.
@@ -238,6 +251,8 @@ struct RunResult {
     add_wall_ms: f64,
     del_wall_ms: f64,
     floor_ms: Vec<f64>,
+    veth_add_ms: Vec<f64>,
+    veth_del_ms: Vec<f64>,
     ips: Vec<String>,
 }
 
@@ -461,6 +476,19 @@ fn run(opts: &Opts) -> Result<bool> {
             row.reference = reference.map_or("-".into(), |r| p50_p99(&r.floor_ms));
             row.result = "info".into();
             rows.push(row);
+            for (what, pick) in [
+                (
+                    "add",
+                    (|r: &RunResult| r.veth_add_ms.clone()) as fn(&RunResult) -> Vec<f64>,
+                ),
+                ("del", |r: &RunResult| r.veth_del_ms.clone()),
+            ] {
+                let mut row = Row::new(format!("kernel floor: `ip link {what}` veth pair (info)"));
+                row.ours = ours.map_or("-".into(), |r| p50_p99(&pick(r)));
+                row.reference = reference.map_or("-".into(), |r| p50_p99(&pick(r)));
+                row.result = "info".into();
+                rows.push(row);
+            }
         }
     }
     if opts.wants(Step::Parallel) {
@@ -550,6 +578,13 @@ fn print_run(step: Step, r: &RunResult) {
         Step::Latency => {
             line("ADD", &r.add_ms);
             line("DEL", &r.del_ms);
+            println!(
+                "   floors (p50): /bin/true {:.2} ms, ip link add veth {:.2} ms, \
+                 ip link del veth {:.2} ms",
+                percentile(&r.floor_ms, 50.0),
+                percentile(&r.veth_add_ms, 50.0),
+                percentile(&r.veth_del_ms, 50.0)
+            );
         }
         Step::Parallel => {
             println!(
@@ -756,6 +791,8 @@ impl<'a> Bench<'a> {
             add_wall_ms: num("add_wall_ms")?,
             del_wall_ms: num("del_wall_ms")?,
             floor_ms: nums("floor_ms")?,
+            veth_add_ms: nums("veth_add_ms")?,
+            veth_del_ms: nums("veth_del_ms")?,
             ips: v["ips"]
                 .as_array()
                 .context("inner output lacks ips")?
@@ -1002,14 +1039,15 @@ fn inner_main(job_path: &Path) -> Result<()> {
         let version = r#"{"cniVersion":"1.0.0"}"#;
         let _ = invoke(&wd, &job, &bin, "VERSION", "warmup", "", version);
     }
-    let floor_ms: Vec<f64> = if job.floor {
+    let (floor_ms, (veth_add_ms, veth_del_ms)) = if job.floor {
         let t = Path::new("/bin/true");
-        (0..FLOOR_RUNS)
+        let spawn = (0..FLOOR_RUNS)
             .map(|_| invoke(&wd, &job, t, "VERSION", "floor", "", "").map(|c| c.ms))
             .collect::<Result<_>>()
-            .context("running /bin/true")?
+            .context("running /bin/true")?;
+        (spawn, veth_floor(&wd)?)
     } else {
-        Vec::new()
+        (Vec::new(), (Vec::new(), Vec::new()))
     };
 
     let result = if job.parallel {
@@ -1026,6 +1064,8 @@ fn inner_main(job_path: &Path) -> Result<()> {
                 "add_wall_ms": p.add_wall_ms,
                 "del_wall_ms": p.del_wall_ms,
                 "floor_ms": floor_ms,
+                "veth_add_ms": veth_add_ms,
+                "veth_del_ms": veth_del_ms,
             });
             println!("{out}");
             Ok(())
@@ -1204,41 +1244,42 @@ fn invoke(
     netns: &str,
     config: &str,
 ) -> Result<Call> {
-    let start = Instant::now();
-    let mut child = Command::new(plugin)
-        .env_clear()
+    let mut c = Command::new(plugin);
+    c.env_clear()
         .env("PATH", PLUGIN_PATH_ENV)
         .env("CNI_COMMAND", cmd)
         .env("CNI_CONTAINERID", id)
         .env("CNI_NETNS", netns)
         .env("CNI_IFNAME", "eth0")
-        .env("CNI_PATH", &job.cni_path)
-        .stdin(Stdio::piped())
+        .env("CNI_PATH", &job.cni_path);
+    let what = format!("{cmd} {id}: {}", plugin.display());
+    run_timed(wd, c, config.as_bytes(), &what)
+}
+
+/// Spawns `c` (stdin `input`, stdout/stderr captured, own process group for the watchdog) and
+/// times it from spawn to exit. Non-zero exit is an error carrying the output.
+fn run_timed(wd: &Watchdog, mut c: Command, input: &[u8], what: &str) -> Result<Call> {
+    c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("starting {}", plugin.display()))?;
-    let pid = child.id();
-    let _ = wd.tx.send(Some(pid));
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = c.spawn().with_context(|| format!("{what}: cannot start"))?;
+    let _ = wd.tx.send(Some(child.id()));
     if let Some(mut stdin) = child.stdin.take() {
         // A plugin may exit without reading its stdin (e.g. on a usage error): its output says why.
-        let _ = stdin.write_all(config.as_bytes());
+        let _ = stdin.write_all(input);
     }
     let out = child.wait_with_output();
     let end = Instant::now();
     let _ = wd.tx.send(None);
-    let out = out.with_context(|| format!("waiting for {}", plugin.display()))?;
+    let out = out.with_context(|| format!("{what}: waiting for it"))?;
     if wd.fired.swap(false, Ordering::SeqCst) {
-        bail!(
-            "{cmd} {id}: {} killed after {CALL_TIMEOUT:?}",
-            plugin.display()
-        );
+        bail!("{what}: killed after {CALL_TIMEOUT:?}");
     }
     if !out.status.success() {
         bail!(
-            "{cmd} {id}: {} failed ({}): stdout {} stderr {}",
-            plugin.display(),
+            "{what}: failed ({}): stdout {} stderr {}",
             out.status,
             String::from_utf8_lossy(&out.stdout).trim(),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -1249,4 +1290,20 @@ fn invoke(
         end,
         stdout: out.stdout,
     })
+}
+
+/// Kernel floors: times `ip link add` of a veth pair and `ip link del` of it, in the runner's
+/// namespace (the node's); both ends are gone afterwards. Returns (add, del) timings.
+fn veth_floor(wd: &Watchdog) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (mut add_ms, mut del_ms) = (Vec::new(), Vec::new());
+    for i in 0..VETH_FLOOR_RUNS {
+        let (a, b) = (format!("bcfl{i}a"), format!("bcfl{i}b"));
+        let mut add = Command::new("ip");
+        add.args(["link", "add", &a, "type", "veth", "peer", "name", &b]);
+        add_ms.push(run_timed(wd, add, b"", &format!("ip link add {a}"))?.ms);
+        let mut del = Command::new("ip");
+        del.args(["link", "del", &a]);
+        del_ms.push(run_timed(wd, del, b"", &format!("ip link del {a}"))?.ms);
+    }
+    Ok((add_ms, del_ms))
 }

@@ -1,5 +1,6 @@
 //! `lab-demo`: the main job for a newcomer. Builds a 3-node cluster from network namespaces with
-//! a real etcd, runs flanneld on every node, puts a pod on each node, shows every pod reaching
+//! a real etcd, runs flanneld on every node, puts a pod on each node (wired by our flannel CNI
+//! plugin, executed the way a container runtime executes it), shows every pod reaching
 //! every other pod (ICMP and TCP) and the outside world, prints `flanneld routes` of each node,
 //! and tears everything down.
 //!
@@ -74,6 +75,10 @@ fn run() -> Result<()> {
             indent(&env)
         );
         let pod = c.add_pod(n, "a", "cni0")?;
+        println!(
+            "   pod {} wired by the flannel CNI plugin (upstream's conflist: flannel + portmap): eth0 {}",
+            pod.0, pod.1
+        );
         c.lab.start_tcp_echo(&pod.0, PORT)?;
         pods.push(pod);
     }
