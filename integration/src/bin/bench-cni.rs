@@ -14,8 +14,9 @@
 //! (`ip netns exec <node> bench-cni --inner <job.json>`) and that inner process spawns every
 //! plugin invocation directly, as a runtime would (config on stdin, result read from stdout),
 //! timing each from spawn to exit; it prints raw timings as JSON, the outer process the report.
-//! Pod namespaces are `<lab prefix>-bp<run>-<i>`, fresh for every run; between runs they are
-//! deleted together with the node's `cni0`, so every implementation starts from the same state.
+//! Pod namespaces are `<lab prefix>-bp-<i>`, created once; between runs the node's `cni0` is
+//! deleted (the DELs removed everything else, which each run checks), so every implementation
+//! starts from the same state; after a failed run the pod namespaces are recreated.
 //! IPAM data dirs and flannel's saved-state dirs are separate per run. Every plugin gets the
 //! same environment (PATH, CNI_COMMAND/CONTAINERID/NETNS/IFNAME=eth0, CNI_PATH=/usr/lib/cni).
 //! Each run checks its results: every ADD returns an address, all distinct, every pod is a port
@@ -63,6 +64,10 @@ const TARGET_RATIO: f64 = 4.0;
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Veth pairs created and deleted to measure the kernel's share of an ADD and a DEL.
 const VETH_FLOOR_RUNS: usize = 20;
+/// Pause before every run.
+const SETTLE_PAUSE: Duration = Duration::from_secs(1);
+/// Pause after deleting pod namespaces (the kernel tears them down asynchronously).
+const NETNS_TEARDOWN_PAUSE: Duration = Duration::from_secs(3);
 /// Time the inner runner spends on best-effort DELs after a failure.
 const CLEANUP_BUDGET: Duration = Duration::from_secs(20);
 /// Runs of `/bin/true` measuring the process spawn floor of the inner runner.
@@ -398,15 +403,21 @@ fn run(opts: &Opts) -> Result<bool> {
             plan.push((Step::Parallel, imp, opts.parallel));
         }
     }
+    let pods = plan.iter().map(|(_, _, n)| *n).max().unwrap_or(0);
+    bench.create_pods(pods)?;
     for (step, imp, n) in plan {
         run_no += 1;
+        // Let the previous run's deferred kernel work (veth teardown) finish.
+        std::thread::sleep(SETTLE_PAUSE);
         let what = match step {
             Step::Latency => format!("latency, {}: {n} sequential ADDs then DELs", imp.label()),
             Step::Parallel => format!("parallel, {}: {n} ADDs at once, then DELs", imp.label()),
         };
         println!("\n== {what}");
         let t0 = Instant::now();
-        match bench.run(run_no, imp, step, n) {
+        let outcome = bench.run(run_no, imp, step, n);
+        let clean = outcome.is_ok();
+        match outcome {
             Ok(r) => {
                 print_run(step, &r);
                 println!("   ({:.1} s)", t0.elapsed().as_secs_f64());
@@ -420,7 +431,7 @@ fn run(opts: &Opts) -> Result<bool> {
         // Reset to the initial state whatever happened; if that fails nothing after it is
         // comparable, so stop.
         bench
-            .reset(run_no, n)
+            .reset(clean, pods)
             .with_context(|| format!("resetting the node after run {run_no}"))?;
     }
 
@@ -644,8 +655,32 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
-    fn pod_ns(&self, run: usize, i: usize) -> String {
-        format!("{}-bp{run}-{i}", self.lab.prefix())
+    fn pod_ns(&self, i: usize) -> String {
+        format!("{}-bp-{i}", self.lab.prefix())
+    }
+
+    /// Creates the pod namespaces `<prefix>-bp-0 .. -<n-1>` (deleting any left over first).
+    fn create_pods(&self, n: usize) -> Result<()> {
+        self.delete_pods()?;
+        let names: Vec<String> = (0..n).map(|i| self.pod_ns(i)).collect();
+        self.netns_batch("add", &names)
+            .context("creating pod namespaces")
+    }
+
+    /// Deletes every pod namespace of the lab; then lets the kernel's asynchronous namespace
+    /// teardown finish before anything is measured.
+    fn delete_pods(&self) -> Result<()> {
+        let own = format!("{}-bp-", self.lab.prefix());
+        let names: Vec<String> = list_ns()?
+            .into_iter()
+            .filter(|ns| ns.starts_with(&own))
+            .collect();
+        if !names.is_empty() {
+            self.netns_batch("del", &names)
+                .context("deleting pod namespaces")?;
+            std::thread::sleep(NETNS_TEARDOWN_PAUSE);
+        }
+        Ok(())
     }
 
     /// `ip -n NS args...`; `ns` must belong to the lab.
@@ -729,14 +764,20 @@ impl<'a> Bench<'a> {
             "{BRIDGE} exists in {} before the run",
             self.node
         );
-        let names: Vec<String> = (0..n).map(|i| self.pod_ns(run, i)).collect();
-        self.netns_batch("add", &names)
-            .context("creating pod namespaces")?;
-        let pods: Vec<Value> = names
-            .iter()
-            .enumerate()
-            .map(|(i, ns)| json!([format!("bench-{run}-{i:04}"), format!("/run/netns/{ns}")]))
-            .collect();
+        let pods: Vec<Value> = (0..n)
+            .map(|i| {
+                let ns = self.pod_ns(i);
+                self.own(&ns)?;
+                ensure!(
+                    Path::new("/run/netns").join(&ns).exists(),
+                    "pod namespace {ns} missing"
+                );
+                Ok(json!([
+                    format!("bench-{run}-{i:04}"),
+                    format!("/run/netns/{ns}")
+                ]))
+            })
+            .collect::<Result<_>>()?;
         let (dev, ino) = ns_id("/proc/self/ns/net")?;
         let job = json!({
             "prefix": self.lab.prefix(),
@@ -860,15 +901,13 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
-    /// Back to the initial state: the run's pod namespaces and the node's cni0 deleted.
-    fn reset(&self, run: usize, n: usize) -> Result<()> {
-        let names: Vec<String> = list_ns()?
-            .into_iter()
-            .filter(|ns| (0..n).any(|i| *ns == self.pod_ns(run, i)))
-            .collect();
-        if !names.is_empty() {
-            self.netns_batch("del", &names)
-                .context("deleting pod namespaces")?;
+    /// Back to the initial state: the node's cni0 deleted and `n` empty pod namespaces. After a
+    /// clean run (every DEL succeeded, no port left on cni0, so no veth left in any pod) the pod
+    /// namespaces are reused: deleting and recreating them would leave the kernel tearing down
+    /// namespaces in the background during the next run. After a failed run they are recreated.
+    fn reset(&self, clean: bool, n: usize) -> Result<()> {
+        if !clean {
+            self.create_pods(n)?;
         }
         if self
             .ipn(&self.node, &["link", "show", BRIDGE])?
