@@ -10,7 +10,8 @@
 //! `procs` (tracked child processes and their logs), `netns` (listing and
 //! deleting namespaces by prefix, used by `Drop` and `lab-cleanup`),
 //! `prereq` (root check, locating workspace binaries), `cmd` (running
-//! external commands with useful errors).
+//! external commands with useful errors), `services` (the Services file,
+//! sync lines and probes used to test `kube-proxy-lite`).
 
 pub mod cluster;
 pub mod cni;
@@ -19,6 +20,7 @@ mod lab;
 mod netns;
 mod prereq;
 mod procs;
+pub mod services;
 
 pub use lab::{
     Lab, LabOptions, ETCD_ENDPOINT, EXT_GATEWAY, EXT_IP, FABRIC_IP, FABRIC_IP2, MAX_NODES,

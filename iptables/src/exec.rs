@@ -86,6 +86,11 @@ impl Iptables {
         self
     }
 
+    /// The command prefix (empty unless set with [`Iptables::with_prefix`]).
+    pub fn prefix(&self) -> &[String] {
+        &self.prefix
+    }
+
     /// `iptables-save -t <table>`.
     pub fn save(&self, table: Table) -> Result<String, Error> {
         let (cmd, out) = self.run(&self.save, &["-t", table.name()], None)?;
@@ -93,9 +98,28 @@ impl Iptables {
         String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
     }
 
+    /// `iptables-save` of every table in one call (with the nf_tables
+    /// backend one call costs about as much as one `-t` call, as both read
+    /// the whole ruleset).
+    pub fn save_all(&self) -> Result<String, Error> {
+        let (cmd, out) = self.run(&self.save, &[], None)?;
+        check(&cmd, &out)?;
+        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+    }
+
     /// `iptables-restore --noflush --wait` with `payload` on stdin.
     pub fn restore_noflush(&self, payload: &str) -> Result<(), Error> {
-        let (_, out) = self.run(&self.restore, &["--noflush", "--wait"], Some(payload))?;
+        self.restore_with(&["--noflush", "--wait"], payload)
+    }
+
+    /// `iptables-restore --wait` (no `--noflush`) with `payload` on stdin:
+    /// every table in the payload is replaced whole, atomically.
+    pub fn restore_replace(&self, payload: &str) -> Result<(), Error> {
+        self.restore_with(&["--wait"], payload)
+    }
+
+    fn restore_with(&self, args: &[&str], payload: &str) -> Result<(), Error> {
+        let (_, out) = self.run(&self.restore, args, Some(payload))?;
         if out.status.success() {
             return Ok(());
         }
@@ -110,6 +134,57 @@ impl Iptables {
             text,
             stderr,
         })
+    }
+
+    /// Whether `chain` exists in `table` (`iptables -w -t T -S CHAIN`, cheap
+    /// even with a large table). Any failure counts as "missing".
+    pub fn chain_exists(&self, table: Table, chain: &str) -> bool {
+        self.run(
+            &self.iptables,
+            &["-w", "-t", table.name(), "-S", chain],
+            None,
+        )
+        .is_ok_and(|(_, out)| out.status.success())
+    }
+
+    /// Whether the kernel accepts an SCTP port match: loads a rule with
+    /// `-p sctp -m sctp` into a probe chain and deletes both in the same
+    /// `iptables-restore --noflush` transaction, so no chain or rule is left
+    /// behind (the filter table itself is created if it did not exist).
+    pub fn sctp_supported(&self) -> bool {
+        let chain = "KUBE-PROXY-SCTP-PROBE";
+        let payload = format!(
+            "*filter\n:{chain} - [0:0]\n-A {chain} -p sctp -m sctp --dport 1 -j RETURN\n\
+             -F {chain}\n-X {chain}\nCOMMIT\n"
+        );
+        self.restore_noflush(&payload).is_ok()
+    }
+
+    /// `iptables -w -t <table> -S <chain>`: the chain's policy (`-P`) or
+    /// declaration (`-N`) and its rules (`-A`), as `iptables-save` prints them.
+    pub fn list_chain(&self, table: Table, chain: &str) -> Result<String, Error> {
+        let (cmd, out) = self.run(
+            &self.iptables,
+            &["-w", "-t", table.name(), "-S", chain],
+            None,
+        )?;
+        check(&cmd, &out)?;
+        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+    }
+
+    /// Chain names of the iptables-nft tables (`ip` family), by table, from
+    /// `nft list chains` (which, unlike `iptables-save`, prints no rules and
+    /// is fast with tens of thousands of chains). `None` when `nft` cannot
+    /// be run or fails, or when iptables uses the legacy backend.
+    pub fn nft_chain_names(&self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        let (cmd, out) = self.run(&self.iptables, &["--version"], None).ok()?;
+        check(&cmd, &out).ok()?;
+        if !String::from_utf8_lossy(&out.stdout).contains("nf_tables") {
+            return None;
+        }
+        let (cmd, out) = self.run(Path::new("nft"), &["list", "chains"], None).ok()?;
+        check(&cmd, &out).ok()?;
+        Some(parse_nft_chains(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// Whether `--random-fully` is supported (iptables >= 1.6.2).
@@ -200,6 +275,30 @@ pub fn failed_line(stderr: &str) -> Option<usize> {
             None
         }
     })
+}
+
+/// Parses `nft list chains` output into chain names per `ip` table.
+pub fn parse_nft_chains(text: &str) -> std::collections::BTreeMap<String, Vec<String>> {
+    let mut out: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut table: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("table ") {
+            let mut words = rest.split_whitespace();
+            table = match (words.next(), words.next()) {
+                (Some("ip"), Some(name)) => {
+                    out.entry(name.to_string()).or_default();
+                    Some(name.to_string())
+                }
+                _ => None,
+            };
+        } else if let (Some(tbl), Some(rest)) = (&table, t.strip_prefix("chain ")) {
+            if let Some(name) = rest.split_whitespace().next().filter(|n| *n != "{") {
+                out.entry(tbl.clone()).or_default().push(name.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Parses `iptables v1.8.9 (nf_tables)` into `(1, 8, 9)`.

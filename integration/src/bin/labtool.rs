@@ -9,17 +9,50 @@
 //!   connection open and exchanges a numbered line every 100 ms for N
 //!   seconds; prints `exchanges: <count>` and exits 0 only if every exchange
 //!   succeeded (each may take up to the timeout, default 5000 ms).
+//! - `labtool tcp-connect IP PORT [--timeout-ms N]`: one connection attempt;
+//!   prints `<outcome> <elapsed ms>` with outcome `ok`, `refused`, `timeout`,
+//!   `unreachable` (ICMP host/network unreachable) or `error:<kind>`; exits 0
+//!   whatever the outcome (default timeout 2000 ms).
+//! - `labtool http-name PORT NAME [--echo-peer]`: HTTP/1.1 server on
+//!   0.0.0.0:PORT answering every request with the body `NAME` (with
+//!   `--echo-peer`: `NAME <peer ip>`), `Connection: close`, one thread per
+//!   connection; prints `listening on 0.0.0.0:PORT`.
+//! - `labtool http-get IP PORT [--count N] [--timeout-ms N]`: N sequential
+//!   GETs, each on a fresh connection; prints each body on its own line and
+//!   exits 1 on the first failure (default 1 request, 2000 ms timeout).
+//! - `labtool udp-name PORT NAME [--echo-peer]`: answers every datagram on
+//!   0.0.0.0:PORT with `NAME` (or `NAME <peer ip>`); prints
+//!   `listening on udp 0.0.0.0:PORT`.
+//! - `labtool udp-ask IP PORT [--count N] [--interval-ms N] [--local-port P]
+//!   [--timeout-ms N] [--stamp]`: from one socket bound to local port P (so
+//!   every datagram has the same 5-tuple and reuses its conntrack entry),
+//!   sends N datagrams, one every interval, and prints each answer, or
+//!   `timeout` / `refused`; with `--stamp` every line starts with the Unix
+//!   time in milliseconds. Exits 0 once all N were sent (defaults: 1 ask,
+//!   200 ms interval, local port chosen by the kernel, timeout = interval).
 //!
 //! Exit status 2 means a usage error.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: labtool tcp-echo PORT
        labtool tcp-check IP PORT [--timeout-ms N]
-       labtool tcp-hold IP PORT --seconds N [--timeout-ms N]";
+       labtool tcp-hold IP PORT --seconds N [--timeout-ms N]
+       labtool tcp-connect IP PORT [--timeout-ms N]
+       labtool http-name PORT NAME [--echo-peer]
+       labtool http-get IP PORT [--count N] [--timeout-ms N]
+       labtool udp-name PORT NAME [--echo-peer]
+       labtool udp-ask IP PORT [--count N] [--interval-ms N] [--local-port P] [--timeout-ms N] [--stamp]";
+
+/// Options that take no value.
+const FLAGS: &[&str] = &["echo-peer", "stamp"];
+/// Largest request head `http-name` reads before answering.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// Largest response `http-get` accepts.
+const MAX_RESPONSE: usize = 64 * 1024;
 
 enum Failure {
     Usage(String),
@@ -36,19 +69,25 @@ fn failed(msg: impl Into<String>) -> Failure {
     Failure::Failed(msg.into())
 }
 
-/// Positional arguments and `--name value` options.
+/// Positional arguments, `--name value` options and value-less flags.
 struct Args {
     positional: Vec<String>,
     options: Vec<(String, String)>,
+    flags: Vec<String>,
 }
 
 impl Args {
     fn parse(raw: &[String]) -> Result<Args, Failure> {
         let mut positional = Vec::new();
         let mut options = Vec::new();
+        let mut flags = Vec::new();
         let mut it = raw.iter();
         while let Some(a) = it.next() {
             if let Some(name) = a.strip_prefix("--") {
+                if FLAGS.contains(&name) {
+                    flags.push(name.to_string());
+                    continue;
+                }
                 let value = it
                     .next()
                     .ok_or_else(|| usage(format!("option --{name} needs a value")))?;
@@ -60,17 +99,38 @@ impl Args {
         Ok(Args {
             positional,
             options,
+            flags,
         })
     }
 
-    fn option_u64(&self, name: &str, allowed: &[&str]) -> Result<Option<u64>, Failure> {
-        if let Some((bad, _)) = self
-            .options
-            .iter()
-            .find(|(n, _)| !allowed.contains(&n.as_str()))
-        {
-            return Err(usage(format!("unknown option --{bad}")));
+    /// Errors on options or flags not in `allowed`.
+    fn check_allowed(&self, allowed: &[&str]) -> Result<(), Failure> {
+        let names = self.options.iter().map(|(n, _)| n).chain(self.flags.iter());
+        for n in names {
+            if !allowed.contains(&n.as_str()) {
+                return Err(usage(format!("unknown option --{n}")));
+            }
         }
+        Ok(())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.flags.iter().any(|f| f == name)
+    }
+
+    /// `PORT NAME` positionals of the servers.
+    fn port_and_name(&self) -> Result<(u16, String), Failure> {
+        let [port, name] = self.positional.as_slice() else {
+            return Err(usage("expected PORT NAME"));
+        };
+        let port: u16 = port
+            .parse()
+            .map_err(|_| usage(format!("bad port: {port}")))?;
+        Ok((port, name.clone()))
+    }
+
+    fn option_u64(&self, name: &str, allowed: &[&str]) -> Result<Option<u64>, Failure> {
+        self.check_allowed(allowed)?;
         match self.options.iter().rev().find(|(n, _)| n == name) {
             None => Ok(None),
             Some((_, v)) => v
@@ -221,6 +281,257 @@ fn tcp_hold(args: &Args) -> Outcome {
     Ok(())
 }
 
+fn tcp_connect(args: &Args) -> Outcome {
+    let timeout = args
+        .option_u64("timeout-ms", &["timeout-ms"])?
+        .unwrap_or(2000);
+    let addr = args.target()?;
+    let start = Instant::now();
+    let res = TcpStream::connect_timeout(&addr, Duration::from_millis(timeout.max(1)));
+    let ms = start.elapsed().as_millis();
+    let outcome = match res {
+        Ok(_) => "ok".to_string(),
+        Err(e) => match e.kind() {
+            ErrorKind::ConnectionRefused => "refused".to_string(),
+            ErrorKind::TimedOut | ErrorKind::WouldBlock => "timeout".to_string(),
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => "unreachable".to_string(),
+            _ => format!("error:{}", format!("{:?}", e.kind()).to_lowercase()),
+        },
+    };
+    println!("{outcome} {ms}");
+    Ok(())
+}
+
+/// Prints `listening on ...` and flushes, so that a harness waiting for it sees it.
+fn announce(what: &str) {
+    println!("listening on {what}");
+    let _ = std::io::stdout().flush();
+}
+
+fn http_name(args: &Args) -> Outcome {
+    args.check_allowed(&["echo-peer"])?;
+    let (port, name) = args.port_and_name()?;
+    let echo_peer = args.flag("echo-peer");
+    let listener = TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| failed(format!("bind 0.0.0.0:{port}: {e}")))?;
+    announce(&format!("0.0.0.0:{port}"));
+    for conn in listener.incoming() {
+        match conn {
+            Ok(stream) => {
+                let name = name.clone();
+                std::thread::spawn(move || http_conn(stream, &name, echo_peer));
+            }
+            Err(e) => eprintln!("accept: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Reads one request head and answers it with `name` (plus the peer address).
+fn http_conn(mut stream: TcpStream, name: &str, echo_peer: bool) {
+    let peer = match stream.peer_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("peer_addr: {e}");
+            return;
+        }
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                eprintln!("{peer}: closed before a complete request");
+                return;
+            }
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                eprintln!("{peer}: read: {e}");
+                return;
+            }
+        }
+        if head.len() > MAX_REQUEST_HEAD {
+            eprintln!("{peer}: request head too large");
+            return;
+        }
+    }
+    let body = if echo_peer {
+        format!("{name} {}", peer.ip())
+    } else {
+        name.to_string()
+    };
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if let Err(e) = stream.write_all(resp.as_bytes()) {
+        eprintln!("{peer}: write: {e}");
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// One GET on a fresh connection; returns the body.
+fn http_get_once(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect: {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .and_then(|_| stream.set_write_timeout(Some(timeout)))
+        .map_err(|e| format!("socket setup: {e}"))?;
+    let req = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: labtool\r\nConnection: close\r\n\r\n"
+    );
+    stream
+        .write_all(req.as_bytes())
+        .map_err(|e| format!("write: {e}"))?;
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => resp.extend_from_slice(&buf[..n]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+        if resp.len() > MAX_RESPONSE {
+            return Err("response too large".to_string());
+        }
+    }
+    let text = String::from_utf8_lossy(&resp);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("incomplete response {text:?}"))?;
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(format!("unexpected status line {status:?}"));
+    }
+    let len = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse::<usize>().ok())
+            .flatten()
+    });
+    match len {
+        Some(n) if body.len() < n => Err(format!("short body {body:?}, expected {n} bytes")),
+        Some(n) => Ok(body[..n].to_string()),
+        None => Ok(body.to_string()),
+    }
+}
+
+fn http_get(args: &Args) -> Outcome {
+    let allowed = ["count", "timeout-ms"];
+    let count = args.option_u64("count", &allowed)?.unwrap_or(1);
+    let timeout = args.option_u64("timeout-ms", &allowed)?.unwrap_or(2000);
+    let addr = args.target()?;
+    let timeout = Duration::from_millis(timeout.max(1));
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for i in 1..=count {
+        match http_get_once(addr, timeout) {
+            Ok(body) => {
+                let _ = writeln!(out, "{}", body.trim_end());
+            }
+            Err(e) => {
+                let _ = out.flush();
+                return Err(failed(format!("{addr}: request {i} of {count}: {e}")));
+            }
+        }
+    }
+    let _ = out.flush();
+    Ok(())
+}
+
+fn udp_name(args: &Args) -> Outcome {
+    args.check_allowed(&["echo-peer"])?;
+    let (port, name) = args.port_and_name()?;
+    let echo_peer = args.flag("echo-peer");
+    let sock = UdpSocket::bind(("0.0.0.0", port))
+        .map_err(|e| failed(format!("bind udp 0.0.0.0:{port}: {e}")))?;
+    announce(&format!("udp 0.0.0.0:{port}"));
+    let mut buf = [0u8; 2048];
+    loop {
+        let (_, peer) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("recv: {e}");
+                continue;
+            }
+        };
+        let answer = if echo_peer {
+            format!("{name} {}", peer.ip())
+        } else {
+            name.clone()
+        };
+        if let Err(e) = sock.send_to(answer.as_bytes(), peer) {
+            eprintln!("{peer}: send: {e}");
+        }
+    }
+}
+
+fn unix_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default()
+}
+
+fn udp_ask(args: &Args) -> Outcome {
+    let allowed = ["count", "interval-ms", "local-port", "timeout-ms", "stamp"];
+    let count = args.option_u64("count", &allowed)?.unwrap_or(1);
+    let interval = args.option_u64("interval-ms", &allowed)?.unwrap_or(200);
+    let local_port = args.option_u64("local-port", &allowed)?.unwrap_or(0);
+    let local_port =
+        u16::try_from(local_port).map_err(|_| usage(format!("bad local port {local_port}")))?;
+    let timeout = args
+        .option_u64("timeout-ms", &allowed)?
+        .unwrap_or(interval)
+        .max(1);
+    let stamp = args.flag("stamp");
+    let addr = args.target()?;
+    let sock = UdpSocket::bind(("0.0.0.0", local_port))
+        .map_err(|e| failed(format!("bind udp 0.0.0.0:{local_port}: {e}")))?;
+    // Connected: only answers from the target are read, ICMP errors surface as `refused`.
+    sock.connect(addr)
+        .map_err(|e| failed(format!("connect {addr}: {e}")))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    for i in 0..count {
+        let due = start + Duration::from_millis(interval.saturating_mul(i));
+        if let Some(d) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(d);
+        }
+        let line = match sock.send(format!("ask {i}").as_bytes()) {
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => "refused".to_string(),
+            Err(e) => return Err(failed(format!("send to {addr}: {e}"))),
+            Ok(_) => recv_answer(&sock, &mut buf, Duration::from_millis(timeout))?,
+        };
+        let _ = if stamp {
+            writeln!(out, "{} {line}", unix_ms())
+        } else {
+            writeln!(out, "{line}")
+        };
+        let _ = out.flush();
+    }
+    Ok(())
+}
+
+/// Waits up to `timeout` for one datagram; `timeout`, `refused` or the answer.
+fn recv_answer(sock: &UdpSocket, buf: &mut [u8], timeout: Duration) -> Result<String, Failure> {
+    sock.set_read_timeout(Some(timeout))
+        .map_err(|e| failed(format!("set timeout: {e}")))?;
+    match sock.recv(buf) {
+        Ok(n) => Ok(String::from_utf8_lossy(&buf[..n]).trim_end().to_string()),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            Ok("timeout".to_string())
+        }
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => Ok("refused".to_string()),
+        Err(e) => Err(failed(format!("recv: {e}"))),
+    }
+}
+
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let Some((cmd, rest)) = raw.split_first() else {
@@ -231,6 +542,11 @@ fn main() -> ExitCode {
         "tcp-echo" => tcp_echo(&args),
         "tcp-check" => tcp_check(&args),
         "tcp-hold" => tcp_hold(&args),
+        "tcp-connect" => tcp_connect(&args),
+        "http-name" => http_name(&args),
+        "http-get" => http_get(&args),
+        "udp-name" => udp_name(&args),
+        "udp-ask" => udp_ask(&args),
         other => Err(usage(format!("unknown command {other}"))),
     });
     match outcome {

@@ -46,3 +46,17 @@ fn missing_binary_is_a_spawn_error() {
     ));
     assert!(!ipt.random_fully_supported());
 }
+
+#[test]
+fn parses_nft_chain_listing() {
+    let text = "table ip nat {\n\tchain KUBE-SVC-AB {\n\t}\n\tchain POSTROUTING {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t}\n}\n\
+                table ip6 nat {\n\tchain V6 {\n\t}\n}\ntable ip filter {\n\tchain FOO {\n\t}\n}\n\
+                table inet fw {\n\tchain input {\n\t}\n}\n";
+    let got = parse_nft_chains(text);
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got["nat"],
+        vec!["KUBE-SVC-AB".to_string(), "POSTROUTING".to_string()]
+    );
+    assert_eq!(got["filter"], vec!["FOO".to_string()]);
+}
