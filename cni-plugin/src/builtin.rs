@@ -6,13 +6,14 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
+use std::sync::{mpsc, Mutex};
 
 use flannel_iptables::TableRules;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::bridge::BridgeConf;
 pub use crate::dataplane::{Dataplane, Masquerade};
-use crate::error::{CniError, IPAM_FAILURE, IPTABLES_FAILURE, KERNEL_FAILURE};
+use crate::error::{CniError, IO_FAILURE, IPAM_FAILURE, IPTABLES_FAILURE, KERNEL_FAILURE};
 use crate::ipam::{self, Allocation};
 use crate::kernel::{BridgeConfig, KernelError, LinkInfo, PodIface, PodRoute};
 use crate::masq;
@@ -59,37 +60,208 @@ pub fn add(
     ifname: &str,
     netns: &Path,
 ) -> Result<CniResult, CniError> {
-    let allocs = ipam::allocate(&conf.ipam, cid, ifname)?;
-    let Some(alloc) = allocs.first().copied() else {
-        return Err(CniError::new(IPAM_FAILURE, "IPAM returned no address", ""));
-    };
-    let mut undo = Undo::default();
-    let out = setup(dp, mq, conf, cid, ifname, netns, alloc, &mut undo);
-    if out.is_err() {
-        if let Some(rules) = &undo.masq {
-            if let Err(e) = mq.remove(rules) {
-                eprintln!("flannel: rollback: cannot remove ipMasq rules: {e}");
-            }
-        }
-        if undo.veth {
-            if let Err(e) = dp.del_pod_iface(netns, ifname) {
-                eprintln!(
-                    "flannel: rollback: cannot delete {ifname} in {}: {e}",
-                    netns.display()
-                );
-            }
-        }
-        for a in &allocs {
-            if let Err(e) = ipam::release_ip(
-                &conf.ipam.data_dir,
-                &conf.ipam.network,
-                IpAddr::V4(a.address.addr()),
-            ) {
-                eprintln!("flannel: rollback: cannot release {}: {e}", a.address);
-            }
+    add_saving(dp, mq, conf, cid, ifname, netns, || Ok(())).map_err(AddError::into_error)
+}
+
+/// Why [`add_saving`] failed.
+#[derive(Debug)]
+pub enum AddError {
+    /// `save` failed: nothing else was changed.
+    Save(CniError),
+    /// A later step failed: everything this call created was removed again.
+    Add(CniError),
+}
+
+impl AddError {
+    pub fn into_error(self) -> CniError {
+        match self {
+            AddError::Save(e) | AddError::Add(e) => e,
         }
     }
-    out
+}
+
+/// ADD preceded by `save` (writing the delegate configuration): nothing changes in the kernel
+/// or in the IPAM store before `save` succeeded, and the steps keep their order: the address
+/// is allocated; bridge, forwarding and veth are set up; then the pod is configured.
+///
+/// When the bridge's gateway does not depend on which address is allocated (one range, or no
+/// gateway), the file work overlaps the kernel work: a helper thread runs `save` and then the
+/// allocation while this thread opens netlink and looks the bridge up (read-only), waits for
+/// `save`, and sets up the bridge, forwarding and the veth; the allocation is awaited before
+/// the pod is configured. When it failed, the veth is removed again and the allocation's error
+/// is reported, as it would have been had it run first.
+pub fn add_saving<S>(
+    dp: &dyn Dataplane,
+    mq: &dyn Masquerade,
+    conf: &BridgeConf,
+    cid: &str,
+    ifname: &str,
+    netns: &Path,
+    save: S,
+) -> Result<CniResult, AddError>
+where
+    S: FnOnce() -> Result<(), CniError> + Send,
+{
+    let Some(gateway) = known_gateway(conf) else {
+        return add_in_order(dp, mq, conf, cid, ifname, netns, save);
+    };
+    let save = Mutex::new(Some(save));
+    let run_save = || match save.lock().ok().and_then(|mut s| s.take()) {
+        Some(f) => f(),
+        None => Ok(()),
+    };
+    std::thread::scope(|s| {
+        let (saved_tx, saved_rx) = mpsc::sync_channel::<bool>(1);
+        let ipam_conf = &conf.ipam;
+        let spawned = std::thread::Builder::new()
+            .name("cni-files".into())
+            .stack_size(FILES_STACK)
+            .spawn_scoped(s, move || {
+                let saved = run_save();
+                let _ = saved_tx.send(saved.is_ok());
+                saved.map_err(AddError::Save)?;
+                ipam::allocate(ipam_conf, cid, ifname).map_err(AddError::Add)
+            });
+        let Ok(files) = spawned else {
+            // No thread: everything on this one.
+            return add_in_order(dp, mq, conf, cid, ifname, netns, run_save);
+        };
+        let allocated = || {
+            files.join().unwrap_or_else(|_| {
+                Err(AddError::Add(CniError::new(
+                    IPAM_FAILURE,
+                    "failed to allocate an address",
+                    "the allocating thread panicked",
+                )))
+            })
+        };
+
+        dp.prepare(netns, &bridge_config(conf, gateway));
+        if !saved_rx.recv().unwrap_or(false) {
+            // The thread returns the save error (or died): nothing was changed.
+            return Err(allocated().err().unwrap_or_else(|| {
+                AddError::Save(CniError::new(
+                    IO_FAILURE,
+                    "cannot save the delegate configuration",
+                    "the saving thread stopped",
+                ))
+            }));
+        }
+        let mut undo = Undo::default();
+        let links = links(dp, conf, ifname, netns, gateway, &mut undo);
+        let allocs = match allocated() {
+            Ok(a) => a,
+            Err(e) => {
+                let e = rollback(dp, mq, conf, ifname, netns, &undo, &[], e.into_error());
+                return Err(AddError::Add(e));
+            }
+        };
+        let out = first_alloc(&allocs).and_then(|alloc| {
+            // One range: the bridge got the gateway of the allocated address.
+            if gateway_of(conf, alloc)? != gateway {
+                return Err(CniError::new(
+                    IPAM_FAILURE,
+                    "invalid gateway",
+                    format!("{} is not the gateway of {}", alloc.gateway, alloc.address),
+                ));
+            }
+            finish(dp, mq, conf, cid, ifname, netns, alloc, links?, &mut undo)
+        });
+        out.map_err(|e| AddError::Add(rollback(dp, mq, conf, ifname, netns, &undo, &allocs, e)))
+    })
+}
+
+/// [`add_saving`] one step after the other.
+fn add_in_order(
+    dp: &dyn Dataplane,
+    mq: &dyn Masquerade,
+    conf: &BridgeConf,
+    cid: &str,
+    ifname: &str,
+    netns: &Path,
+    save: impl FnOnce() -> Result<(), CniError>,
+) -> Result<CniResult, AddError> {
+    save().map_err(AddError::Save)?;
+    let allocs = ipam::allocate(&conf.ipam, cid, ifname).map_err(AddError::Add)?;
+    let mut undo = Undo::default();
+    let out = first_alloc(&allocs).and_then(|alloc| {
+        let gateway = gateway_of(conf, alloc)?;
+        let links = links(dp, conf, ifname, netns, gateway, &mut undo)?;
+        finish(dp, mq, conf, cid, ifname, netns, alloc, links, &mut undo)
+    });
+    out.map_err(|e| AddError::Add(rollback(dp, mq, conf, ifname, netns, &undo, &allocs, e)))
+}
+
+/// Stack of the helper thread (file work only, no deep calls).
+const FILES_STACK: usize = 256 * 1024;
+
+/// The bridge gateway ADD will use, when it is known before allocating: `Some(None)` without
+/// isGateway, `Some(Some(gw/prefix))` for a single range; None when it depends on the range the
+/// address comes from.
+fn known_gateway(conf: &BridgeConf) -> Option<Option<Ipv4Net>> {
+    if !conf.is_gateway {
+        return Some(None);
+    }
+    match conf.ipam.range_sets.as_slice() {
+        [set] => match set.as_slice() {
+            [r] => Ipv4Net::new(r.gateway, r.subnet.prefix_len())
+                .ok()
+                .map(Some),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The bridge gateway for an allocation (None without isGateway).
+fn gateway_of(conf: &BridgeConf, alloc: Allocation) -> Result<Option<Ipv4Net>, CniError> {
+    let gw_net = Ipv4Net::new(alloc.gateway, alloc.address.prefix_len())
+        .map_err(|e| CniError::new(IPAM_FAILURE, "invalid gateway", e.to_string()))?;
+    Ok(conf.is_gateway.then_some(gw_net))
+}
+
+fn first_alloc(allocs: &[Allocation]) -> Result<Allocation, CniError> {
+    allocs
+        .first()
+        .copied()
+        .ok_or_else(|| CniError::new(IPAM_FAILURE, "IPAM returned no address", ""))
+}
+
+/// Undoes what `undo` records and releases `allocs`; returns `e`.
+#[allow(clippy::too_many_arguments)]
+fn rollback(
+    dp: &dyn Dataplane,
+    mq: &dyn Masquerade,
+    conf: &BridgeConf,
+    ifname: &str,
+    netns: &Path,
+    undo: &Undo,
+    allocs: &[Allocation],
+    e: CniError,
+) -> CniError {
+    if let Some(rules) = &undo.masq {
+        if let Err(e) = mq.remove(rules) {
+            eprintln!("flannel: rollback: cannot remove ipMasq rules: {e}");
+        }
+    }
+    if undo.veth {
+        if let Err(e) = dp.del_pod_iface(netns, ifname) {
+            eprintln!(
+                "flannel: rollback: cannot delete {ifname} in {}: {e}",
+                netns.display()
+            );
+        }
+    }
+    for a in allocs {
+        if let Err(e) = ipam::release_ip(
+            &conf.ipam.data_dir,
+            &conf.ipam.network,
+            IpAddr::V4(a.address.addr()),
+        ) {
+            eprintln!("flannel: rollback: cannot release {}: {e}", a.address);
+        }
+    }
+    e
 }
 
 #[derive(Default)]
@@ -98,26 +270,33 @@ struct Undo {
     masq: Option<TableRules>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn setup(
-    dp: &dyn Dataplane,
-    mq: &dyn Masquerade,
-    conf: &BridgeConf,
-    cid: &str,
-    ifname: &str,
-    netns: &Path,
-    alloc: Allocation,
-    undo: &mut Undo,
-) -> Result<CniResult, CniError> {
-    let gw_net = Ipv4Net::new(alloc.gateway, alloc.address.prefix_len())
-        .map_err(|e| CniError::new(IPAM_FAILURE, "invalid gateway", e.to_string()))?;
-    let bridge_cfg = BridgeConfig {
+/// What `links` set up.
+struct Links {
+    bridge_cfg: BridgeConfig,
+    host: LinkInfo,
+    pod: LinkInfo,
+}
+
+fn bridge_config(conf: &BridgeConf, gateway: Option<Ipv4Net>) -> BridgeConfig {
+    BridgeConfig {
         name: conf.bridge.clone(),
         mtu: conf.mtu,
         promisc: conf.promisc,
-        gateway: conf.is_gateway.then_some(gw_net),
+        gateway,
         force_address: conf.force_address,
-    };
+    }
+}
+
+/// The bridge (with `gateway`), forwarding (isGateway) and the veth.
+fn links(
+    dp: &dyn Dataplane,
+    conf: &BridgeConf,
+    ifname: &str,
+    netns: &Path,
+    gateway: Option<Ipv4Net>,
+    undo: &mut Undo,
+) -> Result<Links, CniError> {
+    let bridge_cfg = bridge_config(conf, gateway);
     let bridge = dp
         .ensure_bridge(&bridge_cfg)
         .map_err(|e| kernel_err(&format!("cannot set up bridge {}", conf.bridge), e))?;
@@ -129,6 +308,26 @@ fn setup(
         .add_veth(netns, ifname, &bridge, conf.mtu, conf.hairpin)
         .map_err(|e| kernel_err(&format!("cannot create the veth for {ifname}"), e))?;
     undo.veth = true;
+    Ok(Links {
+        bridge_cfg,
+        host,
+        pod,
+    })
+}
+
+/// The pod's address and routes, the ipMasq rules, and the result.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    dp: &dyn Dataplane,
+    mq: &dyn Masquerade,
+    conf: &BridgeConf,
+    cid: &str,
+    ifname: &str,
+    netns: &Path,
+    alloc: Allocation,
+    links: Links,
+    undo: &mut Undo,
+) -> Result<CniResult, CniError> {
     let routes = result_routes(conf, alloc.gateway);
     let iface = PodIface {
         name: ifname.to_string(),
@@ -145,7 +344,7 @@ fn setup(
     }
     // The bridge's MAC may change when its first port is added: report it as it is now.
     let bridge = dp
-        .ensure_bridge(&bridge_cfg)
+        .refresh_bridge(&links.bridge_cfg)
         .map_err(|e| kernel_err(&format!("cannot read bridge {}", conf.bridge), e))?;
     let iface = |l: &LinkInfo, sandbox: &str| Interface {
         name: l.name.clone(),
@@ -156,8 +355,8 @@ fn setup(
     Ok(CniResult {
         interfaces: vec![
             iface(&bridge, ""),
-            iface(&host, ""),
-            iface(&pod, &netns.display().to_string()),
+            iface(&links.host, ""),
+            iface(&links.pod, &netns.display().to_string()),
         ],
         ips: vec![IpConfig {
             interface: Some(2),

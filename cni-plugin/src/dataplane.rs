@@ -13,7 +13,15 @@ use crate::kernel::{BridgeConfig, Kernel, KernelError, LinkInfo, PodIface};
 
 /// The kernel operations the built-in path needs.
 pub trait Dataplane {
+    /// Read-only preparation for the calls on `netns` and `bridge` that follow (opening
+    /// netlink, looking the bridge up): best effort, errors surface in those calls.
+    fn prepare(&self, _netns: &Path, _bridge: &BridgeConfig) {}
     fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError>;
+    /// The bridge as it is now, once `ensure_bridge` has set it up (its MAC may change when a
+    /// port is added).
+    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+        self.ensure_bridge(cfg)
+    }
     fn enable_ip_forward(&self) -> Result<(), KernelError>;
     fn add_veth(
         &self,
@@ -33,8 +41,14 @@ pub trait Dataplane {
 }
 
 impl Dataplane for Kernel {
+    fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
+        Kernel::prepare(self, netns, bridge)
+    }
     fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
         Kernel::ensure_bridge(self, cfg)
+    }
+    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+        Kernel::refresh_bridge(self, cfg)
     }
     fn enable_ip_forward(&self) -> Result<(), KernelError> {
         Kernel::enable_ip_forward(self)
@@ -83,8 +97,16 @@ impl LazyKernel {
 }
 
 impl Dataplane for LazyKernel {
+    fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
+        if let Ok(k) = self.get() {
+            k.prepare(netns, bridge);
+        }
+    }
     fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
         self.get()?.ensure_bridge(cfg)
+    }
+    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+        self.get()?.refresh_bridge(cfg)
     }
     fn enable_ip_forward(&self) -> Result<(), KernelError> {
         self.get()?.enable_ip_forward()

@@ -2,21 +2,22 @@
 //! the host namespace, pod end directly in the pod namespace), addresses and routes inside the
 //! pod namespace. Everything else in the plugin is pure and never touches the kernel.
 //!
-//! Synchronous facade: each call drives netlink on a private current-thread tokio runtime.
-//! Netlink sockets for a pod namespace are opened from a short-lived thread that `setns`-es
-//! into it; the socket stays bound to that namespace.
+//! Plain blocking rtnetlink (see `netlink`): one socket in the namespace `Kernel::new` ran in
+//! (the node namespace) and one in the pod namespace, kept for the calls that follow on the same
+//! namespace (ADD's `add_veth` then `configure_pod`). A pod namespace socket is opened by
+//! switching the calling thread into the pod namespace for the `socket(2)` call only, then
+//! straight back (the socket stays bound to the pod namespace); nothing else runs meanwhile.
+//! Requests that do not need each other's answers go to the kernel in one batch.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::fs::File;
-use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use futures::future::{self, Either};
-use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -27,9 +28,10 @@ use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
     RouteType,
 };
-use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{Handle, LinkBridge, LinkUnspec, LinkVeth, RouteMessageBuilder};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rtm};
 use thiserror::Error;
+
+use crate::netlink::{self, Answer, Socket};
 
 #[derive(Debug, Error)]
 pub enum KernelError {
@@ -87,53 +89,136 @@ pub struct PodIface {
 }
 
 pub struct Kernel {
-    rt: tokio::runtime::Runtime,
-    /// rtnetlink in the namespace `Kernel::new` ran in (the node namespace); its connection
-    /// task runs on `rt`.
-    host: Handle,
+    /// rtnetlink in the namespace `Kernel::new` ran in (the node namespace).
+    host: RefCell<Socket>,
+    /// The socket of the last pod namespace used, kept for the next call on it.
+    pod: RefCell<Option<PodConn>>,
+    /// The bridge as `prepare` found it, for the `ensure_bridge` that follows.
+    bridge_seen: RefCell<Option<BridgeSeen>>,
+    /// Settings `prepare` found already as wanted, for the calls that follow.
+    settled: RefCell<Settled>,
+}
+
+/// What `prepare` found needs no change.
+#[derive(Default)]
+struct Settled {
+    /// (bridge name, ifindex) whose accept_ra is 0.
+    accept_ra_off: Option<(String, u32)>,
+    /// net.ipv4.ip_forward is 1.
+    ip_forward_on: bool,
+}
+
+/// A bridge lookup done ahead: the link (None: missing) and, when asked for, the IPv4
+/// addresses of the namespace.
+struct BridgeSeen {
+    name: String,
+    with_addrs: bool,
+    link: Option<LinkMessage>,
+    addrs: Vec<AddressMessage>,
+}
+
+/// A netlink socket inside a pod namespace.
+struct PodConn {
+    /// The path it was opened for.
+    path: PathBuf,
+    ns: Netns,
+    sock: Socket,
+    /// The pod end `add_veth` created here: (name, ifindex).
+    iface: Option<(String, u32)>,
 }
 
 /// How many random host-end names `add_veth` tries before giving up.
 const VETH_NAME_TRIES: usize = 10;
 /// Where the host namespace's objects are, for error messages.
 const HOST_NS: &str = "host namespace";
+const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
 
 impl Kernel {
     /// Connects to netlink in the current (host) namespace.
     pub fn new() -> Result<Kernel, KernelError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| op_err("Kernel::new: build tokio runtime", e))?;
-        let host = {
-            let _guard = rt.enter();
-            let (conn, handle, _unsolicited) = rtnetlink::new_connection()
-                .map_err(|e| op_err("open rtnetlink socket in host namespace", e))?;
-            rt.spawn(conn);
-            handle
+        let host =
+            Socket::new().map_err(|e| op_err("open rtnetlink socket in host namespace", e))?;
+        Ok(Kernel {
+            host: RefCell::new(host),
+            pod: RefCell::new(None),
+            bridge_seen: RefCell::new(None),
+            settled: RefCell::new(Settled::default()),
+        })
+    }
+
+    /// Opens the pod namespace socket, looks the bridge up and reads the sysctls ADD sets,
+    /// ahead of the calls on `netns` and `bridge` (no change anywhere); errors are left for
+    /// those calls to report. The next `ensure_bridge` of that bridge starts from what was found
+    /// (and looks again when it has to create the bridge); settings found as wanted are not
+    /// read again.
+    pub fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
+        let _ = self.pod_conn(netns);
+        let mut settled = Settled {
+            ip_forward_on: read_small(IP_FORWARD).is_ok_and(|v| v.trim_ascii() == b"1"),
+            ..Settled::default()
         };
-        Ok(Kernel { rt, host })
+        let name = bridge.name.as_str();
+        if !name.is_empty() && name.len() <= 15 {
+            let with_addrs = bridge.gateway.is_some();
+            let seen = bridge_state(&mut self.host.borrow_mut(), name, with_addrs).ok();
+            if let Some(m) = seen.as_ref().and_then(|(link, _)| link.as_ref()) {
+                if accept_ra_path(name)
+                    .and_then(|p| read_small(&p).ok())
+                    .is_some_and(|v| v.trim_ascii() == b"0")
+                {
+                    settled.accept_ra_off = Some((name.to_string(), m.header.index));
+                }
+            }
+            *self.bridge_seen.borrow_mut() = seen.map(|(link, addrs)| BridgeSeen {
+                name: name.to_string(),
+                with_addrs,
+                link,
+                addrs,
+            });
+        }
+        *self.settled.borrow_mut() = settled;
     }
 
     /// Create the bridge if missing (type bridge, mtu, promisc, up), ensure the gateway address.
     pub fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
-        let info = self.rt.block_on(ensure_bridge(&self.host, cfg))?;
+        let seen = self
+            .bridge_seen
+            .borrow_mut()
+            .take()
+            .filter(|b| b.name == cfg.name && b.with_addrs == cfg.gateway.is_some())
+            .map(|b| (b.link, b.addrs));
+        let info = ensure_bridge(&mut self.host.borrow_mut(), cfg, seen)?;
         // Like the bridge plugin: we own the routes of this interface (best effort; the file is
         // missing when IPv6 is disabled).
-        disable_accept_ra(&cfg.name);
+        let off = self.settled.borrow_mut().accept_ra_off.take();
+        if off.is_none_or(|(name, index)| name != cfg.name || index != info.index) {
+            disable_accept_ra(&cfg.name);
+        }
         Ok(info)
+    }
+
+    /// The bridge as it is now (its MAC may change when a port is added), after `ensure_bridge`
+    /// set it up: one read; the full `ensure_bridge` when it is no longer there as a bridge.
+    pub fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+        let found = link_by_name(&mut self.host.borrow_mut(), &cfg.name, HOST_NS)?;
+        match found {
+            Some(m) if link_kind(&m) == Some(InfoKind::Bridge) => Ok(link_info(&m, &cfg.name)),
+            _ => self.ensure_bridge(cfg),
+        }
     }
 
     /// net.ipv4.ip_forward=1 in the current namespace (bridge plugin does this for isGateway).
     pub fn enable_ip_forward(&self) -> Result<(), KernelError> {
-        const PATH: &str = "/proc/sys/net/ipv4/ip_forward";
         // Only write when needed: writing resets per-device forwarding settings.
-        if let Ok(cur) = std::fs::read_to_string(PATH) {
-            if cur.trim() == "1" {
+        if std::mem::take(&mut self.settled.borrow_mut().ip_forward_on) {
+            return Ok(());
+        }
+        if let Ok(cur) = read_small(IP_FORWARD) {
+            if cur.trim_ascii() == b"1" {
                 return Ok(());
             }
         }
-        std::fs::write(PATH, b"1").map_err(|e| op_err(format!("write 1 to {PATH}"), e))
+        std::fs::write(IP_FORWARD, b"1").map_err(|e| op_err(format!("write 1 to {IP_FORWARD}"), e))
     }
 
     /// Create the veth pair: pod end `ifname` directly in the pod namespace, host end named
@@ -154,17 +239,26 @@ impl Kernel {
                 "bridge index is 0",
             ));
         }
-        let ns = Netns::open(netns)?;
-        let (conn, pod) = self.connect_in(&ns)?;
-        let work = add_veth(&self.host, &pod, &ns, ifname, bridge, mtu, hairpin);
-        self.block_on_with(conn, &ns, work)
+        let mut pod = self.pod_conn(netns)?;
+        let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
+        pc.iface = None;
+        let (host_end, pod_end) = add_veth(
+            &mut self.host.borrow_mut(),
+            pc,
+            ifname,
+            bridge,
+            mtu,
+            hairpin,
+        )?;
+        pc.iface = Some((ifname.to_string(), pod_end.index));
+        Ok((host_end, pod_end))
     }
 
     /// Put the addresses and routes on the pod interface (link up).
     pub fn configure_pod(&self, netns: &Path, iface: &PodIface) -> Result<(), KernelError> {
-        let ns = Netns::open(netns)?;
-        let (conn, pod) = self.connect_in(&ns)?;
-        self.block_on_with(conn, &ns, configure_pod(&pod, &ns.path, iface))
+        let mut pod = self.pod_conn(netns)?;
+        let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
+        configure_pod(pc, iface)
     }
 
     /// Delete the pod interface (the host end goes with it). Ok(None) when the namespace or
@@ -174,15 +268,19 @@ impl Kernel {
         netns: &Path,
         ifname: &str,
     ) -> Result<Option<Vec<Ipv4Net>>, KernelError> {
-        let ns = match Netns::open(netns) {
-            Ok(ns) => ns,
+        let mut pod = match self.pod_conn(netns) {
+            Ok(p) => p,
             Err(KernelError::Netns { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 return Ok(None)
             }
             Err(e) => return Err(e),
         };
-        let (conn, pod) = self.connect_in(&ns)?;
-        self.block_on_with(conn, &ns, del_pod_iface(&pod, &ns.path, ifname))
+        let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
+        let res = del_pod_iface(&mut pc.sock, &pc.ns.path, ifname);
+        if pc.iface.as_ref().is_some_and(|(n, _)| n == ifname) {
+            pc.iface = None;
+        }
+        res
     }
 
     /// CHECK: the pod interface exists with these addresses and routes, and its host peer is
@@ -193,81 +291,69 @@ impl Kernel {
         iface: &PodIface,
         bridge: &str,
     ) -> Result<(), KernelError> {
-        let ns = Netns::open(netns)?;
-        let (conn, pod) = self.connect_in(&ns)?;
-        self.block_on_with(
-            conn,
-            &ns,
-            check_pod(&self.host, &pod, &ns.path, iface, bridge),
+        let mut pod = self.pod_conn(netns)?;
+        let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
+        check_pod(
+            &mut self.host.borrow_mut(),
+            &mut pc.sock,
+            &pc.ns.path,
+            iface,
+            bridge,
         )
     }
 
-    /// Open an rtnetlink socket inside `ns` from a short-lived thread that joins the namespace
-    /// (the calling thread never changes namespace). The connection future must be polled by
-    /// the caller (see `block_on_with`).
-    fn connect_in(&self, ns: &Netns) -> Result<(PodConn, Handle), KernelError> {
-        let fd = ns.file.as_raw_fd();
-        let rt = self.rt.handle().clone();
-        let joined = std::thread::scope(|s| {
-            std::thread::Builder::new()
-                .name("cni-netns".into())
-                .spawn_scoped(s, move || -> Result<(PodConn, Handle), NsConnectError> {
-                    // SAFETY: setns only changes the network namespace of this short-lived
-                    // thread; `fd` stays open (borrowed from `ns`) until the scope ends.
-                    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } != 0 {
-                        return Err(NsConnectError::Setns(io::Error::last_os_error()));
-                    }
-                    let _guard = rt.enter();
-                    let (conn, handle, _unsolicited) =
-                        rtnetlink::new_connection().map_err(NsConnectError::Socket)?;
-                    Ok((conn, handle))
-                })
-                .map(|t| t.join())
-        });
-        match joined {
-            Ok(Ok(Ok(pair))) => Ok(pair),
-            Ok(Ok(Err(NsConnectError::Setns(source)))) => Err(KernelError::Netns {
-                netns: ns.path.clone(),
-                source,
-            }),
-            Ok(Ok(Err(NsConnectError::Socket(e)))) => {
-                Err(op_err(format!("open rtnetlink socket in {}", ns.path), e))
-            }
-            Ok(Err(_)) => Err(op_err(
-                format!("open rtnetlink socket in {}", ns.path),
-                "namespace thread panicked",
-            )),
-            Err(e) => Err(op_err(format!("spawn thread to enter {}", ns.path), e)),
-        }
-    }
-
-    /// Run `work` while driving the pod namespace connection `conn`; the connection (and its
-    /// socket) is dropped when `work` is done.
-    fn block_on_with<T>(
+    /// The socket in the namespace at `netns`: the kept one when it is for the same path,
+    /// otherwise a new one (which replaces it).
+    fn pod_conn(
         &self,
-        conn: PodConn,
-        ns: &Netns,
-        work: impl Future<Output = Result<T, KernelError>>,
-    ) -> Result<T, KernelError> {
-        self.rt.block_on(async {
-            let work = std::pin::pin!(work);
-            let conn = std::pin::pin!(conn);
-            match future::select(work, conn).await {
-                Either::Left((res, _)) => res,
-                Either::Right(((), _)) => Err(op_err(
-                    format!("netlink connection in {}", ns.path),
-                    "closed unexpectedly",
-                )),
-            }
-        })
+        netns: &Path,
+    ) -> Result<std::cell::RefMut<'_, Option<PodConn>>, KernelError> {
+        let mut pod = self.pod.borrow_mut();
+        if pod.as_ref().is_some_and(|p| p.path == netns) {
+            return Ok(pod);
+        }
+        *pod = None;
+        let ns = Netns::open(netns)?;
+        let sock = socket_in(&ns)?;
+        *pod = Some(PodConn {
+            path: netns.to_path_buf(),
+            ns,
+            sock,
+            iface: None,
+        });
+        Ok(pod)
     }
 }
 
-type PodConn = rtnetlink::proto::Connection<RouteNetlinkMessage>;
+fn no_pod_conn() -> KernelError {
+    op_err("pod namespace socket", "not open")
+}
 
-enum NsConnectError {
-    Setns(io::Error),
-    Socket(io::Error),
+/// Opens a netlink socket inside `ns`: the calling thread joins `ns` for the socket(2) call and
+/// returns to its own namespace right after (a thread that cannot return is a bug we must not
+/// survive: everything after would run in the pod namespace, so the process aborts).
+fn socket_in(ns: &Netns) -> Result<Socket, KernelError> {
+    let own = File::open("/proc/thread-self/ns/net")
+        .map_err(|e| op_err("open /proc/thread-self/ns/net", e))?;
+    // SAFETY: setns(2) on descriptors we hold open; only this thread's network namespace
+    // changes, and it is restored below before anything else runs on this thread.
+    if unsafe { libc::setns(ns.file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(KernelError::Netns {
+            netns: ns.path.clone(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    let sock = Socket::new();
+    // SAFETY: as above, back to the namespace the thread was in.
+    if unsafe { libc::setns(own.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        eprintln!(
+            "flannel: cannot return to the node network namespace after opening a socket in {}: {}",
+            ns.path,
+            io::Error::last_os_error()
+        );
+        std::process::abort();
+    }
+    sock.map_err(|e| op_err(format!("open rtnetlink socket in {}", ns.path), e))
 }
 
 /// An opened network namespace file.
@@ -291,27 +377,78 @@ impl Netns {
     }
 }
 
+/// A small (proc) file in one read.
+fn read_small(path: &str) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut f = File::open(path)?;
+    let mut buf = [0u8; 64];
+    let n = f.read(&mut buf)?;
+    Ok(buf[..n].to_vec())
+}
+
 // ------------------------------------------------------------------ bridge
 
-async fn ensure_bridge(h: &Handle, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+/// The link named `name` and, when `with_addrs`, the IPv4 addresses of the namespace (one
+/// batch: the addresses are filtered by the link's index afterwards).
+fn bridge_state(h: &mut Socket, name: &str, with_addrs: bool) -> Result<Seen, KernelError> {
+    let mut reqs = vec![get_link(name)];
+    if with_addrs {
+        reqs.push(dump_ipv4_addrs());
+    }
+    let mut answers = h
+        .batch(reqs)
+        .map_err(|e| op_err(format!("get link {name} in {HOST_NS}"), e))?
+        .into_iter();
+    let link = link_answer(answers.next(), || format!("get link {name} in {HOST_NS}"))?;
+    let addrs = match answers.next() {
+        None => Vec::new(),
+        Some(a) => addr_answer(a, || format!("list IPv4 addresses in {HOST_NS}"))?,
+    };
+    Ok((link, addrs))
+}
+
+/// `seen`: the bridge link and namespace addresses when already looked up.
+type Seen = (Option<LinkMessage>, Vec<AddressMessage>);
+
+fn ensure_bridge(
+    h: &mut Socket,
+    cfg: &BridgeConfig,
+    seen: Option<Seen>,
+) -> Result<LinkInfo, KernelError> {
     let name = cfg.name.as_str();
     let mut created = false;
-    let mut found = link_by_name(h, name, HOST_NS).await?;
+    let with_addrs = cfg.gateway.is_some();
+    let (mut found, mut addrs) = match seen {
+        Some(s) => s,
+        None if name.is_empty() || name.len() > 15 => (None, Vec::new()),
+        None => bridge_state(h, name, with_addrs)?,
+    };
     if found.is_none() {
-        let mut b = LinkBridge::new(name); // up
-        if cfg.mtu != 0 {
-            b = b.mtu(cfg.mtu);
-        }
+        let mut m = LinkMessage::default();
+        set_up(&mut m);
         if cfg.promisc {
-            b = b.promiscuous(true);
+            m.header.flags |= LinkFlags::Promisc;
+            m.header.change_mask |= LinkFlags::Promisc;
         }
-        match h.link().add(b.build()).execute().await {
+        m.attributes.push(LinkAttribute::IfName(name.to_string()));
+        if cfg.mtu != 0 {
+            m.attributes.push(LinkAttribute::Mtu(cfg.mtu));
+        }
+        m.attributes
+            .push(LinkAttribute::LinkInfo(vec![NlLinkInfo::Kind(
+                InfoKind::Bridge,
+            )]));
+        match ack(h, Rtm::NewLink(m), netlink::CREATE) {
             Ok(()) => created = true,
             // Created concurrently (or taken by another kind of link): inspected below.
-            Err(e) if errno_of(&e) == Some(libc::EEXIST) => {}
-            Err(e) => return Err(nl_err(format!("create bridge {name}"), &e)),
+            Err(Fail::Errno(libc::EEXIST)) => {}
+            Err(e) => return Err(e.op(format!("create bridge {name}"))),
         }
-        found = link_by_name(h, name, HOST_NS).await?;
+        (found, addrs) = if name.is_empty() || name.len() > 15 {
+            (None, Vec::new())
+        } else {
+            bridge_state(h, name, with_addrs)?
+        };
     }
     let m = found.ok_or_else(|| {
         op_err(
@@ -332,37 +469,28 @@ async fn ensure_bridge(h: &Handle, cfg: &BridgeConfig) -> Result<LinkInfo, Kerne
     let index = m.header.index;
     let mac = link_mac(&m);
     if !created && (cfg.promisc || !m.header.flags.contains(LinkFlags::Up)) {
-        let mut b = LinkUnspec::new_with_index(index).up();
+        let mut b = LinkMessage::default();
+        b.header.index = index;
+        set_up(&mut b);
         let mut what = format!("set bridge {name} up");
         if cfg.promisc {
-            b = b.promiscuous(true);
+            b.header.flags |= LinkFlags::Promisc;
+            b.header.change_mask |= LinkFlags::Promisc;
             what.push_str(" promisc on");
         }
-        h.link()
-            .set(b.build())
-            .execute()
-            .await
-            .map_err(|e| nl_err(what, &e))?;
+        ack(h, Rtm::SetLink(b), netlink::CREATE).map_err(|e| e.op(what))?;
     }
     if let Some(gw) = cfg.gateway {
-        if ensure_gateway(h, name, index, gw, cfg.force_address).await? {
+        let addrs = ipv4_of(addrs, index);
+        if ensure_gateway(h, name, index, gw, cfg.force_address, addrs)? {
             // Like the bridge plugin: set the bridge's MAC to itself once it has its address,
             // so it no longer follows the lowest port MAC as ports come and go.
             if let Some(bytes) = mac.as_ref().filter(|b| !b.is_empty()) {
-                h.link()
-                    .set(
-                        LinkUnspec::new_with_index(index)
-                            .address(bytes.clone())
-                            .build(),
-                    )
-                    .execute()
-                    .await
-                    .map_err(|e| {
-                        nl_err(
-                            format!("set MAC {} on bridge {name}", format_mac(bytes)),
-                            &e,
-                        )
-                    })?;
+                let mut b = LinkMessage::default();
+                b.header.index = index;
+                b.attributes.push(LinkAttribute::Address(bytes.clone()));
+                ack(h, Rtm::SetLink(b), netlink::CREATE)
+                    .map_err(|e| e.op(format!("set MAC {} on bridge {name}", format_mac(bytes))))?;
             }
         }
     }
@@ -373,16 +501,17 @@ async fn ensure_bridge(h: &Handle, cfg: &BridgeConfig) -> Result<LinkInfo, Kerne
     })
 }
 
-/// Ensure `gw` is on the bridge. When it is missing and the bridge has other IPv4 addresses:
-/// error, or delete them when `force`. Returns whether the address was added.
-async fn ensure_gateway(
-    h: &Handle,
+/// Ensure `gw` is on the bridge, whose IPv4 addresses are `addrs`. When it is missing and the
+/// bridge has other IPv4 addresses: error, or delete them when `force`. Returns whether the
+/// address was added.
+fn ensure_gateway(
+    h: &mut Socket,
     name: &str,
     index: u32,
     gw: Ipv4Net,
     force: bool,
+    addrs: Vec<(Ipv4Net, AddressMessage)>,
 ) -> Result<bool, KernelError> {
-    let addrs = ipv4_addrs(h, index, HOST_NS).await?;
     if addrs.iter().any(|(net, _)| *net == gw) {
         return Ok(false);
     }
@@ -398,102 +527,99 @@ async fn ensure_gateway(
         ));
     }
     for (net, msg) in addrs {
-        match h.address().del(msg).execute().await {
+        match ack(h, Rtm::DelAddress(msg), netlink::ACK) {
             // Already gone with its primary.
-            Err(e) if errno_of(&e) == Some(libc::EADDRNOTAVAIL) => {}
-            res => {
-                res.map_err(|e| nl_err(format!("delete address {net} from bridge {name}"), &e))?
-            }
+            Err(Fail::Errno(libc::EADDRNOTAVAIL)) => {}
+            res => res.map_err(|e| e.op(format!("delete address {net} from bridge {name}")))?,
         }
     }
-    match h
-        .address()
-        .add(index, IpAddr::V4(gw.addr()), gw.prefix_len())
-        .execute()
-        .await
-    {
-        Err(e) if errno_of(&e) == Some(libc::EEXIST) => Ok(false),
+    match ack(
+        h,
+        Rtm::NewAddress(address_message(index, gw)),
+        netlink::CREATE,
+    ) {
+        Err(Fail::Errno(libc::EEXIST)) => Ok(false),
         res => res
             .map(|()| true)
-            .map_err(|e| nl_err(format!("add address {gw} to bridge {name}"), &e)),
+            .map_err(|e| e.op(format!("add address {gw} to bridge {name}"))),
     }
 }
 
 /// `net.ipv6.conf.<bridge>.accept_ra = 0`, best effort, in the current namespace.
 fn disable_accept_ra(bridge: &str) {
-    if bridge.is_empty() || bridge.contains('/') || bridge == "." || bridge == ".." {
+    let Some(path) = accept_ra_path(bridge) else {
         return;
-    }
-    let path = format!("/proc/sys/net/ipv6/conf/{bridge}/accept_ra");
-    if let Ok(cur) = std::fs::read_to_string(&path) {
-        if cur.trim() != "0" {
+    };
+    if let Ok(cur) = read_small(&path) {
+        if cur.trim_ascii() != b"0" {
             let _ = std::fs::write(&path, b"0");
         }
     }
 }
 
+fn accept_ra_path(bridge: &str) -> Option<String> {
+    if bridge.is_empty() || bridge.contains('/') || bridge == "." || bridge == ".." {
+        return None;
+    }
+    Some(format!("/proc/sys/net/ipv6/conf/{bridge}/accept_ra"))
+}
+
 // -------------------------------------------------------------------- veth
 
-async fn add_veth(
-    host: &Handle,
-    pod: &Handle,
-    ns: &Netns,
+fn add_veth(
+    host: &mut Socket,
+    pc: &mut PodConn,
     ifname: &str,
     bridge: &LinkInfo,
     mtu: u32,
     hairpin: bool,
 ) -> Result<(LinkInfo, LinkInfo), KernelError> {
+    let ns = &pc.ns;
     let already = || KernelError::AlreadyExists {
         ifname: ifname.to_string(),
         netns: ns.path.clone(),
     };
-    if link_by_name(pod, ifname, &ns.path).await?.is_some() {
-        return Err(already());
-    }
+    // The kernel refuses the pair (EEXIST) when either name is taken: ours in the pod means
+    // the interface already exists, otherwise the random host name was taken and another is
+    // tried. A name that cannot exist is refused up front, like a lookup would find nothing.
     let mut host_name = String::new();
     for attempt in 1..=VETH_NAME_TRIES {
-        host_name = format!("veth{:08x}", rand::random::<u32>());
+        host_name = format!("veth{:08x}", random_u32());
         let msg = veth_message(&host_name, ifname, ns, bridge.index, mtu);
-        match host.link().add(msg).execute().await {
+        match ack(host, Rtm::NewLink(msg), netlink::CREATE) {
             Ok(()) => break,
-            Err(e) if errno_of(&e) == Some(libc::EEXIST) => {
-                // Either end's name is taken: ours in the pod (raced), or the random one.
-                if link_by_name(pod, ifname, &ns.path).await?.is_some() {
+            Err(Fail::Errno(libc::EEXIST)) => {
+                if link_by_name(&mut pc.sock, ifname, &ns.path)?.is_some() {
                     return Err(already());
                 }
                 if attempt == VETH_NAME_TRIES {
-                    return Err(nl_err(
-                        format!(
-                            "create veth pair {host_name} / {ifname} in {} ({VETH_NAME_TRIES} random names tried)",
-                            ns.path
-                        ),
-                        &e,
-                    ));
+                    return Err(Fail::Errno(libc::EEXIST).op(format!(
+                        "create veth pair {host_name} / {ifname} in {} ({VETH_NAME_TRIES} random names tried)",
+                        ns.path
+                    )));
                 }
             }
             Err(e) => {
-                return Err(nl_err(
-                    format!(
-                        "create veth pair {host_name} (master {}) / {ifname} in {}",
-                        bridge.name, ns.path
-                    ),
-                    &e,
-                ))
+                return Err(e.op(format!(
+                    "create veth pair {host_name} (master {}) / {ifname} in {}",
+                    bridge.name, ns.path
+                )))
             }
         }
     }
 
-    match finish_veth(host, pod, ns, &host_name, ifname, hairpin).await {
+    match finish_veth(host, &mut pc.sock, &ns.path, &host_name, ifname, hairpin) {
         Ok(pair) => Ok(pair),
         Err(e) => {
             // Deleting the host end deletes the pod end too.
-            let del = LinkUnspec::new_with_name(&host_name).build();
-            match host.link().del_with_message(del).execute().await {
-                Ok(()) => Err(e),
-                Err(de) if errno_of(&de) == Some(libc::ENODEV) => Err(e),
+            let mut del = LinkMessage::default();
+            del.attributes
+                .push(LinkAttribute::IfName(host_name.clone()));
+            match ack(host, Rtm::DelLink(del), netlink::ACK) {
+                Ok(()) | Err(Fail::Errno(libc::ENODEV)) => Err(e),
                 Err(de) => Err(op_err(
                     format!("{e}; then cleanup: delete veth {host_name}"),
-                    describe(&de),
+                    de,
                 )),
             }
         }
@@ -511,169 +637,185 @@ fn veth_message(
     bridge_index: u32,
     mtu: u32,
 ) -> LinkMessage {
-    let mut peer = LinkUnspec::new_with_name(ifname)
-        .txqueuelen(0)
-        .setns_by_fd(ns.file.as_raw_fd());
-    let mut b = LinkVeth::new(host_name, ifname)
-        .up()
-        .txqueuelen(0)
-        .controller(bridge_index);
+    let mut peer = LinkMessage::default();
+    peer.attributes
+        .push(LinkAttribute::IfName(ifname.to_string()));
+    peer.attributes.push(LinkAttribute::TxQueueLen(0));
+    peer.attributes
+        .push(LinkAttribute::NetNsFd(ns.file.as_raw_fd()));
+    let mut m = LinkMessage::default();
+    set_up(&mut m);
+    m.attributes
+        .push(LinkAttribute::IfName(host_name.to_string()));
+    m.attributes.push(LinkAttribute::TxQueueLen(0));
+    m.attributes.push(LinkAttribute::Controller(bridge_index));
     if mtu != 0 {
-        peer = peer.mtu(mtu);
-        b = b.mtu(mtu);
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
+        m.attributes.push(LinkAttribute::Mtu(mtu));
     }
-    b.set_info_data(InfoData::Veth(InfoVeth::Peer(peer.build())))
-        .build()
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        NlLinkInfo::Kind(InfoKind::Veth),
+        NlLinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    m
 }
 
-async fn finish_veth(
-    host: &Handle,
-    pod: &Handle,
-    ns: &Netns,
+/// Hairpin on the host end and read it back (one batch on the host socket); pod end up and
+/// read back (one batch on the pod socket).
+fn finish_veth(
+    host: &mut Socket,
+    pod: &mut Socket,
+    ns: &str,
     host_name: &str,
     ifname: &str,
     hairpin: bool,
 ) -> Result<(LinkInfo, LinkInfo), KernelError> {
-    let set_hairpin = async {
-        if !hairpin {
-            return Ok(());
-        }
-        let msg = LinkUnspec::new_with_name(host_name)
-            .set_port_kind(InfoPortKind::Bridge)
-            .set_port_data(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
+    let mut reqs = Vec::with_capacity(2);
+    if hairpin {
+        let mut m = LinkMessage::default();
+        m.attributes
+            .push(LinkAttribute::IfName(host_name.to_string()));
+        m.attributes.push(LinkAttribute::LinkInfo(vec![
+            NlLinkInfo::PortKind(InfoPortKind::Bridge),
+            NlLinkInfo::PortData(InfoPortData::BridgePort(vec![InfoBridgePort::HairpinMode(
                 true,
-            )]))
-            .build();
-        host.link()
-            .set_port(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("set hairpin on for bridge port {host_name}"), &e))
-    };
-    // Pod end up, then read it back: both on the pod socket, handled in order.
-    let pod_up = pod
-        .link()
-        .set(LinkUnspec::new_with_name(ifname).up().build())
-        .execute();
-    let (hp, host_end, up, pod_end) = futures::join!(
-        set_hairpin,
-        link_by_name(host, host_name, HOST_NS),
-        pod_up,
-        link_by_name(pod, ifname, &ns.path),
-    );
-    hp?;
-    up.map_err(|e| nl_err(format!("set {ifname} up in {}", ns.path), &e))?;
-    let host_end = host_end?.ok_or_else(|| {
+            )])),
+        ]));
+        reqs.push((Rtm::NewLink(m), netlink::ACK));
+    }
+    reqs.push(get_link(host_name));
+    let mut answers = host
+        .batch(reqs)
+        .map_err(|e| op_err(format!("set up veth {host_name}"), e))?
+        .into_iter();
+    if hairpin {
+        ack_answer(answers.next())
+            .map_err(|e| e.op(format!("set hairpin on for bridge port {host_name}")))?;
+    }
+    let host_end = link_answer(answers.next(), || {
+        format!("get link {host_name} in {HOST_NS}")
+    })?
+    .ok_or_else(|| {
         op_err(
             format!("get veth {host_name}"),
             "not found right after creating it",
         )
     })?;
-    let pod_end = pod_end?.ok_or_else(|| {
-        op_err(
-            format!("get veth {ifname} in {}", ns.path),
-            "not found right after creating it",
-        )
-    })?;
+
+    // Pod end up, then read it back: handled in order.
+    let mut up = LinkMessage::default();
+    set_up(&mut up);
+    up.attributes
+        .push(LinkAttribute::IfName(ifname.to_string()));
+    let mut answers = pod
+        .batch(vec![(Rtm::SetLink(up), netlink::CREATE), get_link(ifname)])
+        .map_err(|e| op_err(format!("set {ifname} up in {ns}"), e))?
+        .into_iter();
+    ack_answer(answers.next()).map_err(|e| e.op(format!("set {ifname} up in {ns}")))?;
+    let pod_end = link_answer(answers.next(), || format!("get link {ifname} in {ns}"))?
+        .ok_or_else(|| {
+            op_err(
+                format!("get veth {ifname} in {ns}"),
+                "not found right after creating it",
+            )
+        })?;
     Ok((link_info(&host_end, host_name), link_info(&pod_end, ifname)))
 }
 
 // --------------------------------------------------------------------- pod
 
-async fn configure_pod(pod: &Handle, ns: &str, iface: &PodIface) -> Result<(), KernelError> {
+fn configure_pod(pc: &mut PodConn, iface: &PodIface) -> Result<(), KernelError> {
     let name = iface.name.as_str();
-    let m = link_by_name(pod, name, ns)
-        .await?
-        .ok_or_else(|| op_err(format!("configure {name} in {ns}"), "interface not found"))?;
-    let index = m.header.index;
-
-    // Addresses first, then lo and the interface up: sent back to back, handled in order.
-    let adds = iface.addrs.iter().map(|a| {
-        let req = pod
-            .address()
-            .add(index, IpAddr::V4(a.addr()), a.prefix_len());
-        async move {
-            match req.execute().await {
-                Err(e) if errno_of(&e) == Some(libc::EEXIST) => Ok(()),
-                res => res.map_err(|e| nl_err(format!("add address {a} to {name} in {ns}"), &e)),
-            }
+    let ns = pc.ns.path.as_str();
+    let index = match &pc.iface {
+        Some((n, i)) if n == name => *i,
+        _ => {
+            link_by_name(&mut pc.sock, name, ns)?
+                .ok_or_else(|| op_err(format!("configure {name} in {ns}"), "interface not found"))?
+                .header
+                .index
         }
-    });
-    let lo_up = pod
-        .link()
-        .set(LinkUnspec::new_with_name("lo").up().build())
-        .execute();
-    let if_up = pod
-        .link()
-        .set(LinkUnspec::new_with_index(index).up().build())
-        .execute();
-    let (added, lo, up) = future::join3(future::join_all(adds), lo_up, if_up).await;
-    added.into_iter().collect::<Result<Vec<()>, _>>()?;
-    lo.map_err(|e| nl_err(format!("set lo up in {ns}"), &e))?;
-    up.map_err(|e| nl_err(format!("set {name} up in {ns}"), &e))?;
+    };
 
-    // Then the routes (their gateways are reachable through the addresses just added).
-    let routes = iface.routes.iter().map(|r| {
-        let dst = r.dst.trunc();
-        let mut b = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(dst.addr(), dst.prefix_len())
-            .output_interface(index)
-            .protocol(RouteProtocol::Boot)
-            .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
-            .kind(RouteType::Unicast);
-        b = match r.gw {
-            Some(gw) => b.gateway(gw).scope(RouteScope::Universe),
-            None => b.scope(RouteScope::Link),
-        };
-        let req = pod.route().add(b.build());
-        async move {
-            req.execute().await.map_err(|e| {
-                nl_err(
-                    format!("add route {} dev {name} in {ns}", route_desc(r)),
-                    &e,
-                )
-            })
+    // One batch, handled in order: the addresses, lo and the interface up, then the routes
+    // (their gateways are reachable through the addresses just added).
+    let mut reqs = Vec::with_capacity(iface.addrs.len() + 2 + iface.routes.len());
+    for a in &iface.addrs {
+        reqs.push((Rtm::NewAddress(address_message(index, *a)), netlink::CREATE));
+    }
+    let mut lo = LinkMessage::default();
+    set_up(&mut lo);
+    lo.attributes.push(LinkAttribute::IfName("lo".into()));
+    reqs.push((Rtm::SetLink(lo), netlink::CREATE));
+    let mut up = LinkMessage::default();
+    up.header.index = index;
+    set_up(&mut up);
+    reqs.push((Rtm::SetLink(up), netlink::CREATE));
+    for r in &iface.routes {
+        reqs.push((Rtm::NewRoute(route_message(index, r)), netlink::CREATE));
+    }
+    let mut answers = pc
+        .sock
+        .batch(reqs)
+        .map_err(|e| op_err(format!("configure {name} in {ns}"), e))?
+        .into_iter();
+    for a in &iface.addrs {
+        match ack_answer(answers.next()) {
+            Ok(()) | Err(Fail::Errno(libc::EEXIST)) => {}
+            Err(e) => return Err(e.op(format!("add address {a} to {name} in {ns}"))),
         }
-    });
-    future::join_all(routes)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<()>, _>>()?;
+    }
+    ack_answer(answers.next()).map_err(|e| e.op(format!("set lo up in {ns}")))?;
+    ack_answer(answers.next()).map_err(|e| e.op(format!("set {name} up in {ns}")))?;
+    for r in &iface.routes {
+        ack_answer(answers.next())
+            .map_err(|e| e.op(format!("add route {} dev {name} in {ns}", route_desc(r))))?;
+    }
     Ok(())
 }
 
-async fn del_pod_iface(
-    pod: &Handle,
+fn del_pod_iface(
+    pod: &mut Socket,
     ns: &str,
     ifname: &str,
 ) -> Result<Option<Vec<Ipv4Net>>, KernelError> {
-    let Some(m) = link_by_name(pod, ifname, ns).await? else {
+    if ifname.is_empty() || ifname.len() > 15 {
+        return Ok(None);
+    }
+    let mut answers = pod
+        .batch(vec![get_link(ifname), dump_ipv4_addrs()])
+        .map_err(|e| op_err(format!("get link {ifname} in {ns}"), e))?
+        .into_iter();
+    let Some(m) = link_answer(answers.next(), || format!("get link {ifname} in {ns}"))? else {
         return Ok(None);
     };
     let index = m.header.index;
-    let addrs: Vec<Ipv4Net> = ipv4_addrs(pod, index, ns)
-        .await?
+    let all = addr_answer(answers.next().unwrap_or(Err(libc::EIO)), || {
+        format!("list IPv4 addresses of link #{index} in {ns}")
+    })?;
+    let addrs: Vec<Ipv4Net> = ipv4_of(all, index)
         .into_iter()
         .map(|(net, _)| net)
         .collect();
-    match pod.link().del(index).execute().await {
-        Err(e) if errno_of(&e) == Some(libc::ENODEV) => {}
-        res => res.map_err(|e| nl_err(format!("delete {ifname} in {ns}"), &e))?,
+    let mut del = LinkMessage::default();
+    del.header.index = index;
+    match ack(pod, Rtm::DelLink(del), netlink::ACK) {
+        Ok(()) | Err(Fail::Errno(libc::ENODEV)) => {}
+        Err(e) => return Err(e.op(format!("delete {ifname} in {ns}"))),
     }
     Ok(Some(addrs))
 }
 
-async fn check_pod(
-    host: &Handle,
-    pod: &Handle,
+fn check_pod(
+    host: &mut Socket,
+    pod: &mut Socket,
     ns: &str,
     iface: &PodIface,
     bridge: &str,
 ) -> Result<(), KernelError> {
     let name = iface.name.as_str();
     let check = KernelError::Check;
-    let m = link_by_name(pod, name, ns)
-        .await?
+    let m = link_by_name(pod, name, ns)?
         .ok_or_else(|| check(format!("interface {name} missing in {ns}")))?;
     let index = m.header.index;
     if link_kind(&m) != Some(InfoKind::Veth) {
@@ -683,14 +825,18 @@ async fn check_pod(
         return Err(check(format!("interface {name} in {ns} is down")));
     }
 
-    let (addrs, routes) = future::join(ipv4_addrs(pod, index, ns), ipv4_routes(pod, ns)).await;
-    let addrs = addrs?;
+    let addrs = addr_answer(
+        pod.request(dump_ipv4_addrs().0, netlink::DUMP)
+            .map_err(|e| op_err(format!("list IPv4 addresses of link #{index} in {ns}"), e))?,
+        || format!("list IPv4 addresses of link #{index} in {ns}"),
+    )?;
+    let addrs = ipv4_of(addrs, index);
     for want in &iface.addrs {
         if !addrs.iter().any(|(net, _)| net == want) {
             return Err(check(format!("address {want} missing on {name} in {ns}")));
         }
     }
-    let routes = routes?;
+    let routes = ipv4_routes(pod, ns)?;
     for want in &iface.routes {
         let dst = want.dst.trunc();
         if !routes
@@ -710,12 +856,22 @@ async fn check_pod(
             "interface {name} in {ns} has no veth peer in the host namespace"
         ))
     })?;
-    let (host_end, br) = future::join(
-        link_by_index(host, peer, HOST_NS),
-        link_by_name(host, bridge, HOST_NS),
-    )
-    .await;
-    let host_end = host_end?
+    let mut reqs = vec![get_link_by_index(peer)];
+    let bridge_ok = !bridge.is_empty() && bridge.len() <= 15;
+    if bridge_ok {
+        reqs.push(get_link(bridge));
+    }
+    let mut answers = host
+        .batch(reqs)
+        .map_err(|e| op_err(format!("get link #{peer} in {HOST_NS}"), e))?
+        .into_iter();
+    let host_end = link_answer(answers.next(), || format!("get link #{peer} in {HOST_NS}"))?;
+    let br = if bridge_ok {
+        link_answer(answers.next(), || format!("get link {bridge} in {HOST_NS}"))
+    } else {
+        Ok(None)
+    };
+    let host_end = host_end
         .filter(|h| link_kind(h) == Some(InfoKind::Veth) && link_peer(h) == Some(index))
         .ok_or_else(|| {
             check(format!(
@@ -734,70 +890,183 @@ async fn check_pod(
 
 // ---------------------------------------------------------------- requests
 
-/// The link named `name`, None when there is none.
-async fn link_by_name(
-    h: &Handle,
-    name: &str,
-    ns: &str,
-) -> Result<Option<LinkMessage>, KernelError> {
-    // IFNAMSIZ is 16 including the NUL: a longer name cannot exist.
-    if name.is_empty() || name.len() > 15 {
-        return Ok(None);
+/// Why a request failed: the kernel's errno, or the socket itself.
+#[derive(Debug)]
+enum Fail {
+    Errno(i32),
+    Io(io::Error),
+}
+
+impl Fail {
+    fn op(self, op: impl Into<String>) -> KernelError {
+        op_err(op, self)
     }
-    let req = h.link().get().match_name(name);
-    first_link(req, || format!("get link {name} in {ns}")).await
 }
 
-async fn link_by_index(
-    h: &Handle,
-    index: u32,
-    ns: &str,
-) -> Result<Option<LinkMessage>, KernelError> {
-    let req = h.link().get().match_index(index);
-    first_link(req, || format!("get link #{index} in {ns}")).await
-}
-
-async fn first_link(
-    mut req: rtnetlink::LinkGetRequest,
-    what: impl Fn() -> String,
-) -> Result<Option<LinkMessage>, KernelError> {
-    req.message_mut()
-        .attributes
-        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-    let mut replies = req.execute();
-    let mut found = None;
-    loop {
-        match replies.try_next().await {
-            Ok(Some(m)) => {
-                if found.is_none() {
-                    found = Some(m);
-                }
-            }
-            Ok(None) => return Ok(found),
-            Err(e) if errno_of(&e) == Some(libc::ENODEV) => return Ok(None),
-            Err(e) => return Err(nl_err(what(), &e)),
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fail::Errno(e) => io::Error::from_raw_os_error(*e).fmt(f),
+            Fail::Io(e) => e.fmt(f),
         }
     }
 }
 
-/// IPv4 addresses of link `index` (one dump of the namespace's IPv4 addresses).
-async fn ipv4_addrs(
-    h: &Handle,
-    index: u32,
-    ns: &str,
-) -> Result<Vec<(Ipv4Net, AddressMessage)>, KernelError> {
-    let mut req = h.address().get().set_link_index_filter(index);
-    req.message_mut().header.family = AddressFamily::Inet;
-    let msgs: Vec<AddressMessage> = req
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| nl_err(format!("list IPv4 addresses of link #{index} in {ns}"), &e))?;
-    Ok(msgs
-        .into_iter()
+/// One acknowledged request.
+fn ack(s: &mut Socket, msg: Rtm, flags: u16) -> Result<(), Fail> {
+    match s.request(msg, flags) {
+        Ok(a) => ack_answer(Some(a)),
+        Err(e) => Err(Fail::Io(e)),
+    }
+}
+
+fn ack_answer(a: Option<Answer>) -> Result<(), Fail> {
+    match a {
+        Some(Ok(_)) => Ok(()),
+        Some(Err(errno)) => Err(Fail::Errno(errno)),
+        None => Err(Fail::Errno(libc::EIO)),
+    }
+}
+
+/// RTM_GETLINK of one link by name (statistics skipped).
+fn get_link(name: &str) -> (Rtm, u16) {
+    let mut m = LinkMessage::default();
+    m.attributes.push(LinkAttribute::IfName(name.to_string()));
+    m.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    (Rtm::GetLink(m), netlink::GET)
+}
+
+fn get_link_by_index(index: u32) -> (Rtm, u16) {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.attributes
+        .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+    (Rtm::GetLink(m), netlink::GET)
+}
+
+/// RTM_GETADDR dump of the namespace's IPv4 addresses.
+fn dump_ipv4_addrs() -> (Rtm, u16) {
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    (Rtm::GetAddress(m), netlink::DUMP)
+}
+
+/// The link of a get answer; None when there is none (ENODEV).
+fn link_answer(
+    a: Option<Answer>,
+    what: impl Fn() -> String,
+) -> Result<Option<LinkMessage>, KernelError> {
+    match a {
+        Some(Ok(msgs)) => Ok(msgs.into_iter().find_map(|m| match m {
+            Rtm::NewLink(l) => Some(l),
+            _ => None,
+        })),
+        Some(Err(libc::ENODEV)) => Ok(None),
+        Some(Err(errno)) => Err(Fail::Errno(errno).op(what())),
+        None => Err(Fail::Errno(libc::EIO).op(what())),
+    }
+}
+
+fn addr_answer(a: Answer, what: impl Fn() -> String) -> Result<Vec<AddressMessage>, KernelError> {
+    match a {
+        Ok(msgs) => Ok(msgs
+            .into_iter()
+            .filter_map(|m| match m {
+                Rtm::NewAddress(a) => Some(a),
+                _ => None,
+            })
+            .collect()),
+        Err(errno) => Err(Fail::Errno(errno).op(what())),
+    }
+}
+
+/// The link named `name`, None when there is none.
+fn link_by_name(s: &mut Socket, name: &str, ns: &str) -> Result<Option<LinkMessage>, KernelError> {
+    // IFNAMSIZ is 16 including the NUL: a longer name cannot exist.
+    if name.is_empty() || name.len() > 15 {
+        return Ok(None);
+    }
+    let what = || format!("get link {name} in {ns}");
+    let (msg, flags) = get_link(name);
+    let a = s.request(msg, flags).map_err(|e| op_err(what(), e))?;
+    link_answer(Some(a), what)
+}
+
+/// The IPv4 addresses of link `index` among `msgs`.
+fn ipv4_of(msgs: Vec<AddressMessage>, index: u32) -> Vec<(Ipv4Net, AddressMessage)> {
+    msgs.into_iter()
         .filter(|m| m.header.index == index)
         .filter_map(|m| addr_from_msg(&m).map(|n| (n, m)))
-        .collect())
+        .collect()
+}
+
+/// RTM_NEWADDR of `a` on link `index` (with IFA_LOCAL and, below /31, IFA_BROADCAST).
+fn address_message(index: u32, a: Ipv4Net) -> AddressMessage {
+    let (ip, prefix_len) = (a.addr(), a.prefix_len());
+    let mut m = AddressMessage::default();
+    m.header.family = AddressFamily::Inet;
+    m.header.index = index;
+    m.header.prefix_len = prefix_len;
+    if !ip.is_multicast() {
+        m.attributes.push(AddressAttribute::Address(IpAddr::V4(ip)));
+        m.attributes.push(AddressAttribute::Local(IpAddr::V4(ip)));
+        if prefix_len < 31 {
+            let brd = Ipv4Addr::from(u32::MAX >> u32::from(prefix_len) | u32::from(ip));
+            m.attributes.push(AddressAttribute::Broadcast(brd));
+        }
+    }
+    m
+}
+
+/// RTM_NEWROUTE in the main table, protocol boot, out of link `index`, via the gateway (scope
+/// universe) or on-link (scope link).
+fn route_message(index: u32, r: &PodRoute) -> RouteMessage {
+    let dst = r.dst.trunc();
+    let mut m = RouteMessage::default();
+    m.header.address_family = AddressFamily::Inet;
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::Boot;
+    m.header.kind = RouteType::Unicast;
+    m.header.destination_prefix_length = dst.prefix_len();
+    m.attributes
+        .push(RouteAttribute::Destination(RouteAddress::Inet(dst.addr())));
+    m.attributes.push(RouteAttribute::Oif(index));
+    match r.gw {
+        Some(gw) => {
+            m.attributes
+                .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+            m.header.scope = RouteScope::Universe;
+        }
+        None => m.header.scope = RouteScope::Link,
+    }
+    m
+}
+
+fn set_up(m: &mut LinkMessage) {
+    m.header.flags |= LinkFlags::Up;
+    m.header.change_mask |= LinkFlags::Up;
+}
+
+/// A random u32 from the kernel (getrandom(2)).
+fn random_u32() -> u32 {
+    let mut b = [0u8; 4];
+    let mut got = 0;
+    while got < b.len() {
+        // SAFETY: writes at most b.len() - got bytes into b[got..].
+        let rc = unsafe { libc::getrandom(b[got..].as_mut_ptr().cast(), b.len() - got, 0) };
+        if rc > 0 {
+            got += rc as usize;
+        } else if rc < 0 && io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            // Cannot happen for 4 bytes once the pool is initialised; fall back to the clock.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+                .unwrap_or(0);
+            return t ^ std::process::id().rotate_left(16);
+        }
+    }
+    u32::from_ne_bytes(b)
 }
 
 /// An IPv4 unicast route of the main table with a single output device.
@@ -807,17 +1076,20 @@ struct Route {
     oif: u32,
 }
 
-async fn ipv4_routes(h: &Handle, ns: &str) -> Result<Vec<Route>, KernelError> {
+fn ipv4_routes(s: &mut Socket, ns: &str) -> Result<Vec<Route>, KernelError> {
+    let what = || format!("list IPv4 routes in {ns}");
     let mut msg = RouteMessage::default();
     msg.header.address_family = AddressFamily::Inet;
-    let msgs: Vec<RouteMessage> = h
-        .route()
-        .get(msg)
-        .execute()
-        .try_collect()
-        .await
-        .map_err(|e| nl_err(format!("list IPv4 routes in {ns}"), &e))?;
-    Ok(msgs.iter().filter_map(route_from_msg).collect())
+    let a = s
+        .request(Rtm::GetRoute(msg), netlink::DUMP)
+        .map_err(|e| op_err(what(), e))?
+        .map_err(|errno| Fail::Errno(errno).op(what()))?;
+    Ok(a.iter()
+        .filter_map(|m| match m {
+            Rtm::NewRoute(r) => route_from_msg(r),
+            _ => None,
+        })
+        .collect())
 }
 
 // ------------------------------------------------------------- conversions
@@ -940,27 +1212,6 @@ fn format_mac(b: &[u8]) -> String {
 }
 
 // ------------------------------------------------------------------ errors
-
-fn errno_of(e: &rtnetlink::Error) -> Option<i32> {
-    match e {
-        rtnetlink::Error::NetlinkError(m) if m.raw_code() != 0 => Some(m.raw_code().abs()),
-        _ => None,
-    }
-}
-
-fn describe(e: &rtnetlink::Error) -> String {
-    match e {
-        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn nl_err(op: impl Into<String>, e: &rtnetlink::Error) -> KernelError {
-    KernelError::Op {
-        op: op.into(),
-        reason: describe(e),
-    }
-}
 
 fn op_err(op: impl Into<String>, reason: impl std::fmt::Display) -> KernelError {
     KernelError::Op {

@@ -17,6 +17,7 @@ pub mod gojson;
 pub mod ipam;
 pub mod kernel;
 pub mod masq;
+mod netlink;
 pub mod plugin;
 pub mod result;
 pub mod saved;

@@ -87,16 +87,20 @@ fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
         e
     };
     if let Some(bc) = builtin_conf(&d, conf.exec_delegate, &env.args)? {
-        saved::save(&conf.data_dir, cid, delegate::to_json(&d).as_bytes())?;
-        let r = builtin::add(
+        let bytes = delegate::to_json(&d);
+        let r = builtin::add_saving(
             &LazyKernel::default(),
             &Iptables::new(),
             &bc,
             cid,
             ifname,
             &netns,
+            || saved::save(&conf.data_dir, cid, bytes.as_bytes()),
         )
-        .map_err(undo_save)?;
+        .map_err(|e| match e {
+            builtin::AddError::Save(e) => e,
+            builtin::AddError::Add(e) => undo_save(e),
+        })?;
         return Ok(r.to_json(&conf.cni_version));
     }
     let plugin = exec::find_plugin(&type_of(&d), &env.path)?;

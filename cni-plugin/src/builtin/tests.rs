@@ -309,3 +309,68 @@ fn check_uses_prev_result_and_ipam() {
     };
     assert!(check(&failing, &c, "c1", "eth0", &netns(), &r).is_err());
 }
+
+#[test]
+fn failed_save_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = conf(tmp.path(), json!({}));
+    let (dp, mq) = (FakeDp::default(), FakeMq::default());
+    let e = add_saving(&dp, &mq, &c, "c1", "eth0", &netns(), || {
+        Err(CniError::new(5, "cannot save", "injected"))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(e, AddError::Save(ref e) if e.details == "injected"),
+        "{e:?}"
+    );
+    assert!(dp.calls().is_empty(), "{:?}", dp.calls());
+    assert!(mq.log.borrow().is_empty());
+    assert!(!tmp.path().join("cbr0").exists(), "IPAM store touched");
+}
+
+#[test]
+fn failed_allocation_removes_the_veth_and_reports_the_allocation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let c = conf(tmp.path(), json!({}));
+    let (dp, mq) = (FakeDp::default(), FakeMq::default());
+    add(&dp, &mq, &c, "c1", "eth0", &netns()).unwrap();
+    // Same attachment again: refused by IPAM (duplicate), whatever the kernel side did.
+    let dp2 = FakeDp::default();
+    let e = add_saving(&dp2, &mq, &c, "c1", "eth0", &netns(), || Ok(())).unwrap_err();
+    let AddError::Add(e) = e else { panic!("{e:?}") };
+    assert_eq!(e.code, IPAM_FAILURE);
+    assert!(e.details.contains("duplicate allocation"), "{e}");
+    let calls = dp2.calls();
+    assert!(!calls.contains(&"configure_pod".to_string()), "{calls:?}");
+    assert_eq!(
+        calls.contains(&"add_veth eth0 br=cni0 mtu=1472 hairpin=true".to_string()),
+        calls.contains(&"del_pod_iface eth0".to_string()),
+        "a veth made is removed again: {calls:?}"
+    );
+    // The first attachment's record is untouched.
+    assert!(tmp.path().join("cbr0/10.1.17.2").exists());
+}
+
+#[test]
+fn several_ranges_allocate_before_the_kernel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = conf(tmp.path(), json!({}));
+    // Two ranges in the set: the gateway is the allocated range's, known only afterwards.
+    c.ipam.range_sets[0].push(crate::ipam::range::Range {
+        subnet: "10.1.18.0/24".parse().unwrap(),
+        start: "10.1.18.2".parse().unwrap(),
+        end: "10.1.18.254".parse().unwrap(),
+        gateway: "10.1.18.1".parse().unwrap(),
+    });
+    let (dp, mq) = (FakeDp::default(), FakeMq::default());
+    let r = add(&dp, &mq, &c, "c1", "eth0", &netns()).unwrap();
+    assert_eq!(
+        dp.calls()[0],
+        "ensure_bridge cni0 gw=Some(\"10.1.17.1/24\") mtu=1472"
+    );
+    assert_eq!(r.ips[0].address.to_string(), "10.1.17.2/24");
+    // Allocation failure: nothing reached the kernel.
+    let dp2 = FakeDp::default();
+    add(&dp2, &mq, &c, "c1", "eth0", &netns()).unwrap_err();
+    assert!(dp2.calls().is_empty(), "{:?}", dp2.calls());
+}

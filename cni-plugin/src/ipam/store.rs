@@ -49,17 +49,27 @@ impl Store {
     /// Creates `<data_dir>/<network>` and its lock file if needed.
     pub fn open(data_dir: &Path, network: &str) -> io::Result<Store> {
         let dir = data_dir.join(network);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(&dir)?;
-        let lock_file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o750)
-            .open(dir.join("lock"))?;
+        let lock = dir.join("lock");
+        let open_lock = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o750)
+                .open(&lock)
+        };
+        // The directory normally exists: create it only when the lock file cannot be opened.
+        let lock_file = match open_lock() {
+            Ok(f) => f,
+            Err(_) => {
+                fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(&dir)?;
+                open_lock()?
+            }
+        };
         Ok(Store { dir, lock_file })
     }
 
@@ -123,36 +133,44 @@ impl Locked<'_> {
             let _ = fs::remove_file(&path);
             return Err(e);
         }
+        // Overwritten in place and cut to length (not truncated to 0 first, which would free
+        // the file's block only to allocate another one for the same few bytes).
+        let text = ip.to_string();
         let mut last = OpenOptions::new()
             .write(true)
             .create(true)
-            .truncate(true)
+            .truncate(false)
             .mode(0o644)
             .open(self.store.dir.join(format!("{LAST_RESERVED}{range_id}")))?;
-        last.write_all(ip.to_string().as_bytes())?;
+        last.write_all(text.as_bytes())?;
+        if last.metadata()?.len() > text.len() as u64 {
+            last.set_len(text.len() as u64)?;
+        }
         Ok(true)
     }
 
     /// The content of `last_reserved_ip.<range_id>`, if it holds an IP.
     pub fn last_reserved(&self, range_id: usize) -> Option<IpAddr> {
-        let text =
-            fs::read_to_string(self.store.dir.join(format!("{LAST_RESERVED}{range_id}"))).ok()?;
-        text.trim().parse().ok()
+        let path = self.store.dir.join(format!("{LAST_RESERVED}{range_id}"));
+        let data = read_file(&File::open(path).ok()?).ok()?;
+        std::str::from_utf8(&data).ok()?.trim().parse().ok()
     }
 
     /// Every record (files named by an IP address), sorted by IP.
     pub fn records(&self) -> io::Result<Vec<Record>> {
+        let dir = File::open(&self.store.dir)?;
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.store.dir)? {
             let entry = entry?;
-            let Some(ip) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<IpAddr>().ok())
-            else {
+            let name = entry.file_name();
+            let Some(ip) = name.to_str().and_then(|n| n.parse::<IpAddr>().ok()) else {
                 continue;
             };
-            let Ok(data) = fs::read_to_string(entry.path()) else {
+            // Unreadable or not text: not a record.
+            let Some(data) = read_at(&dir, &name) else {
+                continue;
+            };
+            let Ok(data) = std::str::from_utf8(&data) else {
                 continue;
             };
             let data = data.trim();
@@ -205,4 +223,48 @@ impl Locked<'_> {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The content of `name` in the directory `dir` (openat, read, close), None when it cannot be
+/// read.
+fn read_at(dir: &File, name: &std::ffi::OsStr) -> Option<Vec<u8>> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    let mut cname = Vec::with_capacity(name.len() + 1);
+    cname.extend_from_slice(name.as_bytes());
+    cname.push(0);
+    let cname = std::ffi::CStr::from_bytes_with_nul(&cname).ok()?;
+    // SAFETY: openat(2) with a valid directory descriptor and a NUL-terminated name; the new
+    // descriptor is owned right away.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            cname.as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a fresh descriptor nobody else owns.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    read_file(&file).ok()
+}
+
+/// The whole content of a small regular file: one read(2) when it fits the buffer (a short read
+/// of a regular file is its end), more only for a larger file.
+fn read_file(mut f: &File) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut buf = [0u8; 512];
+    let n = loop {
+        match f.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            res => break res?,
+        }
+    };
+    let mut data = buf[..n].to_vec();
+    if n == buf.len() {
+        f.read_to_end(&mut data)?;
+    }
+    Ok(data)
 }
