@@ -14,8 +14,8 @@
 //! sync lines and probes used to test `kube-proxy-lite`).
 
 pub mod cluster;
-pub mod cni;
 mod cmd;
+pub mod cni;
 mod lab;
 mod netns;
 mod prereq;
