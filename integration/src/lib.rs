@@ -13,6 +13,7 @@
 //! external commands with useful errors), `services` (the Services file,
 //! sync lines and probes used to test `kube-proxy-lite`).
 
+pub mod bench;
 pub mod cluster;
 mod cmd;
 pub mod cni;

@@ -21,6 +21,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use flannel_integration::bench::{mib, pass, print_summary, Row};
 use flannel_integration::cluster::{net_config, Cluster, Instance};
 use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
 use serde_json::Value;
@@ -54,29 +55,6 @@ struct Opts {
 impl Opts {
     fn wants(&self, s: Step) -> bool {
         self.only.is_none_or(|o| o == s)
-    }
-}
-
-/// One line of the summary table.
-struct Row {
-    what: String,
-    flannel: String,
-    baseline: String,
-    ratio: String,
-    target: String,
-    result: String,
-}
-
-impl Row {
-    fn new(what: impl Into<String>) -> Row {
-        Row {
-            what: what.into(),
-            flannel: "-".into(),
-            baseline: "-".into(),
-            ratio: "-".into(),
-            target: "-".into(),
-            result: "-".into(),
-        }
     }
 }
 
@@ -171,7 +149,12 @@ fn run(opts: &Opts) -> Result<bool> {
         }
     }
 
-    print_summary(&rows, &bin.display().to_string(), started.elapsed());
+    print_summary(
+        "flanneld",
+        &rows,
+        &bin.display().to_string(),
+        started.elapsed(),
+    );
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());
         for f in &failures {
@@ -179,51 +162,6 @@ fn run(opts: &Opts) -> Result<bool> {
         }
     }
     Ok(failures.is_empty())
-}
-
-fn print_summary(rows: &[Row], bin: &str, elapsed: Duration) {
-    let header = Row {
-        what: "measurement".into(),
-        flannel: "flanneld".into(),
-        baseline: "baseline (same run)".into(),
-        ratio: "ratio".into(),
-        target: "target".into(),
-        result: "result".into(),
-    };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
-    let w = |f: fn(&Row) -> &str| all.iter().map(|r| f(r).len()).max().unwrap_or(0);
-    let widths = [
-        w(|r| &r.what),
-        w(|r| &r.flannel),
-        w(|r| &r.baseline),
-        w(|r| &r.ratio),
-        w(|r| &r.target),
-        w(|r| &r.result),
-    ];
-    println!(
-        "\n==== summary (flanneld {bin}, total {:.0} s)",
-        elapsed.as_secs_f64()
-    );
-    for (i, r) in all.iter().enumerate() {
-        let cells = [
-            &r.what,
-            &r.flannel,
-            &r.baseline,
-            &r.ratio,
-            &r.target,
-            &r.result,
-        ];
-        let mut line = String::new();
-        for (c, wd) in cells.iter().zip(widths) {
-            let _ = write!(line, "| {c:<wd$} ");
-        }
-        line.push('|');
-        println!("{line}");
-        if i == 0 {
-            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
-            println!("|{}|", sep.join("|"));
-        }
-    }
 }
 
 // ------------------------------------------------------------------ convergence and memory
@@ -421,16 +359,8 @@ fn pid_of(lab: &mut Lab, id: ProcId, what: &str) -> Result<u32> {
     Ok(pid)
 }
 
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
 fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
-}
-
-fn pass(ok: bool) -> String {
-    if ok { "PASS" } else { "MISS" }.to_string()
 }
 
 /// Batch files of the kernel-floor baseline: `ip -batch` (routes, neighbours) and
@@ -637,7 +567,7 @@ fn convergence_and_memory(
         );
         rows.push(Row {
             what: format!("convergence add {n} peers ({} entries)", 3 * n),
-            flannel: format!("{} (etcd write {})", secs(add_time), secs(write)),
+            ours: format!("{} (etcd write {})", secs(add_time), secs(write)),
             baseline: format!("{} ip -batch", secs(base)),
             ratio: format!("{ratio:.1}x"),
             target: format!("< {} s", TARGET_CONVERGENCE.as_secs()),
@@ -667,14 +597,14 @@ fn convergence_and_memory(
         );
         mem_rows.push(Row {
             what: format!("flanneld VmRSS, {n} peers"),
-            flannel: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
+            ours: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
             baseline: format!("{} with 0 peers", mib(rss0)),
             ratio: format!("{ratio:.2}x"),
             target: format!("< {}", mib(TARGET_RSS_KIB)),
             result: pass(ok),
         });
         let mut r = Row::new(format!("etcd VmRSS (reference), {n} leases"));
-        r.flannel = "n/a".into();
+        r.ours = "n/a".into();
         r.baseline = format!("{} (0 leases: {})", mib(etcd_rss), mib(etcd_rss0));
         mem_rows.push(r);
     }
@@ -703,7 +633,7 @@ fn convergence_and_memory(
         );
         rows.push(Row {
             what: format!("convergence delete {n} peers"),
-            flannel: format!("{} (etcd write {})", secs(del_time), secs(write)),
+            ours: format!("{} (etcd write {})", secs(del_time), secs(write)),
             baseline: format!("{} ip -batch", secs(base)),
             ratio: format!("{ratio:.1}x"),
             target: format!("< {} s (same as add)", TARGET_CONVERGENCE.as_secs()),
@@ -870,7 +800,7 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
     );
     rows.push(Row {
         what: label,
-        flannel: gbit(via_flannel),
+        ours: gbit(via_flannel),
         baseline: format!("{} plain route", gbit(plain)),
         ratio: format!("{ratio:.2}x"),
         target: "-".into(),

@@ -38,6 +38,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use flannel_integration::bench::{mib, pass, print_summary, Row};
 use flannel_integration::services::{
     count_chains, iptables_save, sep_chain, service_list, spawn_kube_proxy, sync_lines, tail,
     write_atomic, KubeProxy, Service, SyncLine, CLUSTER_CIDR, KUBE_PROXY_BIN,
@@ -69,29 +70,6 @@ struct Opts {
 impl Opts {
     fn wants(&self, s: Step) -> bool {
         self.only.is_none_or(|o| o == s)
-    }
-}
-
-/// One line of the summary table.
-struct Row {
-    what: String,
-    kpl: String,
-    baseline: String,
-    ratio: String,
-    target: String,
-    result: String,
-}
-
-impl Row {
-    fn new(what: impl Into<String>) -> Row {
-        Row {
-            what: what.into(),
-            kpl: "-".into(),
-            baseline: "-".into(),
-            ratio: "-".into(),
-            target: "-".into(),
-            result: "-".into(),
-        }
     }
 }
 
@@ -164,14 +142,6 @@ fn ms(d: Duration) -> String {
 
 fn fms(v: f64) -> String {
     ms(Duration::from_secs_f64(v.max(0.0) / 1000.0))
-}
-
-fn mib(kib: u64) -> String {
-    format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn pass(ok: bool) -> String {
-    if ok { "PASS" } else { "MISS" }.to_string()
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -394,7 +364,7 @@ impl Bench {
         );
         self.rows.push(Row {
             what: format!("render {} svc (--dry-run)", self.n),
-            kpl: format!(
+            ours: format!(
                 "{} wall, render_ms {}",
                 ms(wall),
                 line.map(|l| fms(l.render_ms))
@@ -467,7 +437,7 @@ impl Bench {
         );
         self.rows.push(Row {
             what: format!("first full sync {} svc (--once)", self.n),
-            kpl: format!(
+            ours: format!(
                 "{} (apply {}, wall {})",
                 fms(line.total_ms),
                 fms(line.apply_ms),
@@ -479,7 +449,7 @@ impl Bench {
             result: pass(ok),
         });
         let mut row = Row::new("  ref: restore --noflush, same payload");
-        row.kpl = "n/a".into();
+        row.ours = "n/a".into();
         row.baseline = ms(noflush);
         row.ratio = format!(
             "{:.2}x of floor",
@@ -555,7 +525,7 @@ impl Bench {
                     keep(mid_kept)
                 );
                 let mut r = Row::new("foreign rule added during a full sync");
-                r.kpl = keep(mid_kept).to_lowercase();
+                r.ours = keep(mid_kept).to_lowercase();
                 r.baseline = format!("{} if added before", keep(before_kept).to_lowercase());
                 r.target = "kept (--noflush)".into();
                 r.result = pass(mid_kept && before_kept);
@@ -732,7 +702,7 @@ impl Bench {
         );
         self.rows.push(Row {
             what: format!("partial sync, 1 endpoint of {} svc", self.n),
-            kpl: format!(
+            ours: format!(
                 "p50 {} (total_ms {}, render {}, apply {}, chains={}{})",
                 ms(p50),
                 ms(p50_total),
@@ -755,7 +725,7 @@ impl Bench {
             },
         });
         let mut r = Row::new("  ref: same chains rewritten, none created/deleted");
-        r.kpl = "n/a".into();
+        r.ours = "n/a".into();
         r.baseline = format!("{} restore --noflush", ms(p50_rewrite));
         r.ratio = format!(
             "{:.2}x of floor",
@@ -764,7 +734,7 @@ impl Bench {
         self.rows.push(r);
         if let Some(u) = unhooked {
             let mut r = Row::new("  ref: same rewrite, built-in jumps removed");
-            r.kpl = "n/a".into();
+            r.ours = "n/a".into();
             r.baseline = format!("{} restore --noflush", ms(u));
             r.ratio = format!(
                 "{:.2}x of floor",
@@ -844,7 +814,7 @@ impl Bench {
         );
         self.rows.push(Row {
             what: format!("VmRSS, {} svc", self.n),
-            kpl: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
+            ours: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
             baseline: format!("{} with 0 svc", mib(rss0)),
             ratio: format!("{r:.1}x (~{per_svc:.0} B/svc)"),
             target: "-".into(),
@@ -1068,7 +1038,7 @@ fn run(opts: &Opts) -> Result<bool> {
     }
     if let (Some((line, took)), Some(floor)) = (&b.daemon_first, b.floor) {
         let mut r = Row::new(format!("  ref: daemon's first full sync {} svc", b.n));
-        r.kpl = format!("{} (seen after {})", fms(line.total_ms), ms(*took));
+        r.ours = format!("{} (seen after {})", fms(line.total_ms), ms(*took));
         r.baseline = format!("{} plain restore", ms(floor));
         r.ratio = format!(
             "{:.2}x",
@@ -1090,7 +1060,12 @@ fn run(opts: &Opts) -> Result<bool> {
             .map_or(b.rows.len(), |i| i + 1);
         b.rows.insert(at, r);
     }
-    print_summary(&b.rows, &bin.display().to_string(), started.elapsed());
+    print_summary(
+        "kube-proxy-lite",
+        &b.rows,
+        &bin.display().to_string(),
+        started.elapsed(),
+    );
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());
         for f in &failures {
@@ -1098,44 +1073,6 @@ fn run(opts: &Opts) -> Result<bool> {
         }
     }
     Ok(failures.is_empty())
-}
-
-fn print_summary(rows: &[Row], bin: &str, elapsed: Duration) {
-    let header = Row {
-        what: "measurement".into(),
-        kpl: "kube-proxy-lite".into(),
-        baseline: "baseline (same run)".into(),
-        ratio: "ratio".into(),
-        target: "target".into(),
-        result: "result".into(),
-    };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
-    let w = |f: fn(&Row) -> &str| all.iter().map(|r| f(r).len()).max().unwrap_or(0);
-    let widths = [
-        w(|r| &r.what),
-        w(|r| &r.kpl),
-        w(|r| &r.baseline),
-        w(|r| &r.ratio),
-        w(|r| &r.target),
-        w(|r| &r.result),
-    ];
-    println!(
-        "\n==== summary (kube-proxy-lite {bin}, total {:.0} s)",
-        elapsed.as_secs_f64()
-    );
-    for (i, r) in all.iter().enumerate() {
-        let cells = [&r.what, &r.kpl, &r.baseline, &r.ratio, &r.target, &r.result];
-        let mut line = String::new();
-        for (c, wd) in cells.iter().zip(widths) {
-            let _ = write!(line, "| {c:<wd$} ");
-        }
-        line.push('|');
-        println!("{line}");
-        if i == 0 {
-            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
-            println!("|{}|", sep.join("|"));
-        }
-    }
 }
 
 #[cfg(test)]
