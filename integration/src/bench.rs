@@ -1,0 +1,85 @@
+//! Shared pieces of the benchmarks (`bench-flanneld`, `bench-kube-proxy`): the summary table
+//! that prints each figure next to its same-run baseline, and small formatting helpers.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+/// One line of a summary table.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub what: String,
+    /// Our figure.
+    pub ours: String,
+    pub baseline: String,
+    pub ratio: String,
+    pub target: String,
+    pub result: String,
+}
+
+impl Row {
+    pub fn new(what: impl Into<String>) -> Row {
+        Row {
+            what: what.into(),
+            ours: "-".into(),
+            baseline: "-".into(),
+            ratio: "-".into(),
+            target: "-".into(),
+            result: "-".into(),
+        }
+    }
+}
+
+/// Print the summary table; `subject` heads the column of our figures.
+pub fn print_summary(subject: &str, rows: &[Row], bin: &str, elapsed: Duration) {
+    let header = Row {
+        what: "measurement".into(),
+        ours: subject.into(),
+        baseline: "baseline (same run)".into(),
+        ratio: "ratio".into(),
+        target: "target".into(),
+        result: "result".into(),
+    };
+    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
+    let cells = |r: &Row| -> [String; 6] {
+        [
+            r.what.clone(),
+            r.ours.clone(),
+            r.baseline.clone(),
+            r.ratio.clone(),
+            r.target.clone(),
+            r.result.clone(),
+        ]
+    };
+    let mut widths = [0usize; 6];
+    for r in &all {
+        for (w, c) in widths.iter_mut().zip(cells(r)) {
+            *w = (*w).max(c.len());
+        }
+    }
+    println!(
+        "\n==== summary ({subject} {bin}, total {:.0} s)",
+        elapsed.as_secs_f64()
+    );
+    for (i, r) in all.iter().enumerate() {
+        let mut line = String::new();
+        for (c, wd) in cells(r).iter().zip(widths) {
+            let _ = write!(line, "| {c:<wd$} ");
+        }
+        line.push('|');
+        println!("{line}");
+        if i == 0 {
+            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
+            println!("|{}|", sep.join("|"));
+        }
+    }
+}
+
+/// KiB as "12.3 MiB".
+pub fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+/// "PASS" or "MISS" for a target.
+pub fn pass(ok: bool) -> String {
+    if ok { "PASS" } else { "MISS" }.to_string()
+}
