@@ -2,47 +2,28 @@
 //! namespace `fl-kpl-<pid>-<n>`, deleted by a Drop guard, so the host's
 //! rules are never touched.
 
+mod common;
+use common::{run, Netns};
 use flannel_iptables::conntrack::Conntrack;
 use flannel_iptables::flannel::{forward_rules, masq_rules};
 use flannel_iptables::names::{endpoint_chain, is_owned_chain, service_chain, KUBE_PROXY_CANARY};
 use flannel_iptables::parse_save;
 use flannel_iptables::proxier::foreign_rules;
 use flannel_iptables::{
-    ensure, Endpoint, Iptables, Protocol, Proxier, ProxyConfig, ProxyState, ServicePort,
-    ServicePortName, SyncKind,
+    ensure, Endpoint, Protocol, Proxier, ProxyConfig, ProxyState, ServicePort, ServicePortName,
+    SyncKind,
 };
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-struct Netns(String);
-
 impl Netns {
-    /// A fresh namespace, or `None` when not root (panics when `CI` is set).
     fn new() -> Option<Netns> {
-        if !is_root() {
-            let msg = "netns tests need root (they create network namespaces)";
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}; CI is set, refusing to skip");
-            }
-            eprintln!("skipping: {msg}");
-            return None;
-        }
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("fl-kpl-{}-{n}", std::process::id());
-        run(&["ip", "netns", "add", &name]);
-        Some(Netns(name))
-    }
-
-    fn ipt(&self) -> Iptables {
-        Iptables::in_netns(&self.0)
+        Netns::create("kpl")
     }
 
     fn proxier(&self, cfg: ProxyConfig) -> Proxier {
@@ -129,37 +110,6 @@ impl Netns {
             .collect::<Vec<_>>()
             .join("\n")
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let status = Command::new("ip").args(["netns", "del", &self.0]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("warning: could not delete namespace {}", self.0);
-        }
-    }
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .is_some_and(|euid| euid == "0")
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn port(name: &str, vip: &str, proto: Protocol, port: u16, eps: &[&str]) -> ServicePort {
@@ -610,7 +560,7 @@ fn services_json(web_endpoints: &[&str]) -> String {
 }
 
 fn temp_dir(tag: &str) -> PathBuf {
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let n = common::next_id();
     let dir = std::env::temp_dir().join(format!("fl-kpl-{tag}-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir

@@ -1,35 +1,15 @@
 //! Kernel tests: every test runs in its own network namespace `fl-ipt-*`,
 //! deleted by a Drop guard, so the host's rules are never touched.
 
+mod common;
+use common::{run, Netns};
 use flannel_iptables::flannel::{forward_rules, masq_rules};
-use flannel_iptables::{ensure, parse_save, remove, Iptables};
+use flannel_iptables::{ensure, parse_save, remove};
 use ipnet::Ipv4Net;
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-struct Netns(String);
 
 impl Netns {
-    /// A fresh namespace, or `None` when not root (panics when `CI` is set).
     fn new() -> Option<Netns> {
-        if !is_root() {
-            let msg = "netns tests need root (they create network namespaces)";
-            if std::env::var_os("CI").is_some() {
-                panic!("{msg}; CI is set, refusing to skip");
-            }
-            eprintln!("skipping: {msg}");
-            return None;
-        }
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let name = format!("fl-ipt-{}-{n}", std::process::id());
-        run(&["ip", "netns", "add", &name]);
-        Some(Netns(name))
-    }
-
-    fn ipt(&self) -> Iptables {
-        Iptables::in_netns(&self.0)
+        Netns::create("ipt")
     }
 
     /// Runs `iptables <args>` in the namespace and returns stdout.
@@ -47,37 +27,6 @@ impl Netns {
             .map(str::to_string)
             .collect()
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let status = Command::new("ip").args(["netns", "del", &self.0]).status();
-        if !status.is_ok_and(|s| s.success()) {
-            eprintln!("warning: could not delete namespace {}", self.0);
-        }
-    }
-}
-
-fn is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .is_some_and(|euid| euid == "0")
-}
-
-fn run(args: &[&str]) -> String {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("spawn");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
 }
 
 fn net(s: &str) -> Ipv4Net {
