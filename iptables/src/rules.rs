@@ -101,40 +101,17 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
 
     if sp.endpoints.is_empty() {
         let comment = format!("{spn} has no endpoints");
-        dispatch[Dispatch::FilterServices.index()] = Some(tokens(&[
-            "-m",
-            "comment",
-            "--comment",
-            &comment,
-            "-m",
-            proto,
-            "-p",
-            proto,
-            "-d",
-            &vip,
-            "--dport",
-            &port,
-            "-j",
-            "REJECT",
+        dispatch[Dispatch::FilterServices.index()] = Some(concat([
+            comment_match(&comment),
+            port_match(proto, Some(&vip), &port),
+            tokens(&["-j", "REJECT"]),
         ]));
         if let Some(np) = sp.node_port {
-            dispatch[Dispatch::FilterExternal.index()] = Some(tokens(&[
-                "-m",
-                "comment",
-                "--comment",
-                &comment,
-                "-m",
-                "addrtype",
-                "--dst-type",
-                "LOCAL",
-                "-m",
-                proto,
-                "-p",
-                proto,
-                "--dport",
-                &np.to_string(),
-                "-j",
-                "REJECT",
+            dispatch[Dispatch::FilterExternal.index()] = Some(concat([
+                comment_match(&comment),
+                tokens(&["-m", "addrtype", "--dst-type", "LOCAL"]),
+                port_match(proto, None, &np.to_string()),
+                tokens(&["-j", "REJECT"]),
             ]));
         }
         return ServiceRules { dispatch, chains };
@@ -142,44 +119,19 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
 
     let svc_chain = service_chain(&spn, proto);
     let cluster_comment = format!("{spn} cluster IP");
-    dispatch[Dispatch::NatServices.index()] = Some(tokens(&[
-        "-m",
-        "comment",
-        "--comment",
-        &cluster_comment,
-        "-m",
-        proto,
-        "-p",
-        proto,
-        "-d",
-        &vip,
-        "--dport",
-        &port,
-        "-j",
-        &svc_chain,
+    dispatch[Dispatch::NatServices.index()] = Some(concat([
+        comment_match(&cluster_comment),
+        port_match(proto, Some(&vip), &port),
+        tokens(&["-j", &svc_chain]),
     ]));
 
     // KUBE-SVC: masquerade off-cluster sources, then the endpoints.
     let mut svc_rules = Vec::new();
     if let Some(cidr) = cfg.cluster_cidr {
-        svc_rules.push(tokens(&[
-            "-m",
-            "comment",
-            "--comment",
-            &cluster_comment,
-            "-m",
-            proto,
-            "-p",
-            proto,
-            "-d",
-            &vip,
-            "--dport",
-            &port,
-            "!",
-            "-s",
-            &cidr.to_string(),
-            "-j",
-            KUBE_MARK_MASQ,
+        svc_rules.push(concat([
+            comment_match(&cluster_comment),
+            port_match(proto, Some(&vip), &port),
+            tokens(&["!", "-s", &cidr.to_string(), "-j", KUBE_MARK_MASQ]),
         ]));
     }
     let endpoints: Vec<(String, String)> = sp
@@ -232,19 +184,10 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
     // KUBE-EXT and the node port.
     if let Some(np) = sp.node_port {
         let ext_chain = external_chain(&spn, proto);
-        dispatch[Dispatch::NatNodePorts.index()] = Some(tokens(&[
-            "-m",
-            "comment",
-            "--comment",
-            &spn,
-            "-m",
-            proto,
-            "-p",
-            proto,
-            "--dport",
-            &np.to_string(),
-            "-j",
-            &ext_chain,
+        dispatch[Dispatch::NatNodePorts.index()] = Some(concat([
+            comment_match(&spn),
+            port_match(proto, None, &np.to_string()),
+            tokens(&["-j", &ext_chain]),
         ]));
         chains.push(OwnedChain {
             name: svc_chain.clone(),
@@ -416,6 +359,25 @@ pub fn static_filter_chains(cfg: &ProxyConfig) -> Vec<OwnedChain> {
             rules: vec![],
         },
     ]
+}
+
+/// `-m comment --comment <text>`: every rule of ours starts with it.
+fn comment_match(text: &str) -> Args {
+    tokens(&["-m", "comment", "--comment", text])
+}
+
+/// `-m <proto> -p <proto> [-d <dst>] --dport <port>`, in kube-proxy's argument order.
+fn port_match(proto: &str, dst: Option<&str>, port: &str) -> Args {
+    let mut args = tokens(&["-m", proto, "-p", proto]);
+    if let Some(dst) = dst {
+        args.extend(tokens(&["-d", dst]));
+    }
+    args.extend(tokens(&["--dport", port]));
+    args
+}
+
+fn concat<const N: usize>(parts: [Args; N]) -> Args {
+    parts.concat()
 }
 
 fn jump(chain: &str, new_only: bool, comment: &str, target: &str) -> Rule {
