@@ -150,6 +150,20 @@ fn open(data_dir: &Path, network: &str) -> Result<Store, CniError> {
         .map_err(|e| io_err("cannot open the IPAM store", &data_dir.join(network), e))
 }
 
+/// Open the network's store, take its lock, and run `f` with it (and the store's directory,
+/// for error messages).
+fn with_locked<T>(
+    data_dir: &Path,
+    network: &str,
+    f: impl FnOnce(&Locked<'_>, &Path) -> Result<T, CniError>,
+) -> Result<T, CniError> {
+    let store = open(data_dir, network)?;
+    let locked = store
+        .lock()
+        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
+    f(&locked, store.dir())
+}
+
 /// Allocates one address per range set for (cid, ifname). On failure nothing stays allocated.
 pub fn allocate(conf: &IpamConf, cid: &str, ifname: &str) -> Result<Vec<Allocation>, CniError> {
     let store = open(&conf.data_dir, &conf.network)?;
@@ -228,13 +242,11 @@ pub fn find(
     cid: &str,
     ifname: &str,
 ) -> Result<Vec<IpAddr>, CniError> {
-    let store = open(data_dir, network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    locked
-        .find(cid, ifname)
-        .map_err(|e| io_err("cannot read the IPAM store", store.dir(), e))
+    with_locked(data_dir, network, |locked, dir| {
+        locked
+            .find(cid, ifname)
+            .map_err(|e| io_err("cannot read the IPAM store", dir, e))
+    })
 }
 
 /// Every record of a network's store; empty when the store does not exist (never creates it).
@@ -242,13 +254,11 @@ pub fn records(data_dir: &Path, network: &str) -> Result<Vec<Record>, CniError> 
     if !data_dir.join(network).is_dir() {
         return Ok(Vec::new());
     }
-    let store = open(data_dir, network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    locked
-        .records()
-        .map_err(|e| io_err("cannot read the IPAM store", store.dir(), e))
+    with_locked(data_dir, network, |locked, dir| {
+        locked
+            .records()
+            .map_err(|e| io_err("cannot read the IPAM store", dir, e))
+    })
 }
 
 /// Releases (cid, ifname) like host-local's DEL; returns the released IPs (none is fine).
@@ -258,50 +268,44 @@ pub fn release(
     cid: &str,
     ifname: &str,
 ) -> Result<Vec<IpAddr>, CniError> {
-    let store = open(data_dir, network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    locked
-        .release(cid, ifname)
-        .map_err(|e| io_err("cannot release in the IPAM store", store.dir(), e))
+    with_locked(data_dir, network, |locked, dir| {
+        locked
+            .release(cid, ifname)
+            .map_err(|e| io_err("cannot release in the IPAM store", dir, e))
+    })
 }
 
 /// Releases one address (rollback of a failed ADD).
 pub fn release_ip(data_dir: &Path, network: &str, ip: IpAddr) -> Result<bool, CniError> {
-    let store = open(data_dir, network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    locked
-        .remove_ip(ip)
-        .map_err(|e| io_err("cannot release in the IPAM store", store.dir(), e))
+    with_locked(data_dir, network, |locked, dir| {
+        locked
+            .remove_ip(ip)
+            .map_err(|e| io_err("cannot release in the IPAM store", dir, e))
+    })
 }
 
 /// Releases every record whose attachment is not in `valid` (a legacy record survives when its
 /// container has any valid attachment). Returns the released records.
 pub fn gc(data_dir: &Path, network: &str, valid: &[Attachment]) -> Result<Vec<Record>, CniError> {
-    let store = open(data_dir, network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    let records = locked
-        .records()
-        .map_err(|e| io_err("cannot read the IPAM store", store.dir(), e))?;
-    let mut released = Vec::new();
-    for r in records {
-        let keep = valid.iter().any(|a| {
-            a.container_id == r.container_id && r.ifname.as_ref().is_none_or(|i| *i == a.ifname)
-        });
-        if !keep
-            && locked
-                .remove_ip(r.ip)
-                .map_err(|e| io_err("cannot release in the IPAM store", store.dir(), e))?
-        {
-            released.push(r);
+    with_locked(data_dir, network, |locked, dir| {
+        let records = locked
+            .records()
+            .map_err(|e| io_err("cannot read the IPAM store", dir, e))?;
+        let mut released = Vec::new();
+        for r in records {
+            let keep = valid.iter().any(|a| {
+                a.container_id == r.container_id && r.ifname.as_ref().is_none_or(|i| *i == a.ifname)
+            });
+            if !keep
+                && locked
+                    .remove_ip(r.ip)
+                    .map_err(|e| io_err("cannot release in the IPAM store", dir, e))?
+            {
+                released.push(r);
+            }
         }
-    }
-    Ok(released)
+        Ok(released)
+    })
 }
 
 #[cfg(test)]
