@@ -83,3 +83,30 @@ pub fn mib(kib: u64) -> String {
 pub fn pass(ok: bool) -> String {
     if ok { "PASS" } else { "MISS" }.to_string()
 }
+
+/// The `main` of a benchmark: parse the options (`Ok(None)`: help was printed), run, and map
+/// the outcome to the exit status (2 bad usage, 1 a step failed).
+pub fn main_with<O>(
+    name: &str,
+    usage: &str,
+    parsed: anyhow::Result<Option<O>>,
+    run: impl FnOnce(&O) -> anyhow::Result<bool>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let opts = match parsed {
+        Ok(Some(o)) => o,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e:#}\n{usage}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&opts) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

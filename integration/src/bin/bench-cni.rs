@@ -33,6 +33,7 @@
 //! Usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release plugin.
 
+use flannel_integration::bench::main_with;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -110,22 +111,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let opts = match parse_args(&args) {
-        Ok(Some(o)) => o,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-cni: {e:#}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&opts) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("bench-cni: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with("bench-cni", USAGE, parse_args(&args), run)
 }
 
 fn parse_count(flag: &str, v: Option<&String>) -> Result<usize> {

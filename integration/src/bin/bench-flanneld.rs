@@ -21,7 +21,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{mib, pass, print_summary, Row};
+use flannel_integration::bench::{main_with, mib, pass, print_summary, Row};
 use flannel_integration::cluster::{net_config, Cluster, Instance};
 use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
 use serde_json::Value;
@@ -59,22 +59,7 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(Some(o)) => o,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-flanneld: {e:#}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&opts) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("bench-flanneld: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with("bench-flanneld", USAGE, parse_args(), run)
 }
 
 fn parse_args() -> Result<Option<Opts>> {

@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{mib, pass, print_summary, Row};
+use flannel_integration::bench::{main_with, mib, pass, print_summary, Row};
 use flannel_integration::services::{
     count_chains, iptables_save, sep_chain, service_list, spawn_kube_proxy, sync_lines, tail,
     write_atomic, KubeProxy, Service, SyncLine, CLUSTER_CIDR, KUBE_PROXY_BIN,
@@ -74,22 +74,7 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    let opts = match parse_args() {
-        Ok(Some(o)) => o,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench-kube-proxy: {e:#}\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&opts) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("bench-kube-proxy: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with("bench-kube-proxy", USAGE, parse_args(), run)
 }
 
 fn parse_args() -> Result<Option<Opts>> {
