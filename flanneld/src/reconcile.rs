@@ -2,7 +2,6 @@
 //! compute the desired state from the leases, apply the difference. Runs on every lease change
 //! and every `--reconcile-interval` seconds, so missed events and restarts converge.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +12,8 @@ use crate::backend::{self, Backend, Changes, KernelState};
 use crate::netlink::{Netlink, NetlinkError};
 use crate::state::Shared;
 
-/// The kernel entries we own, plus device names for display.
-pub async fn read_owned(
-    nl: &Netlink,
-    shared: &Shared,
-) -> Result<(KernelState, BTreeMap<u32, String>), NetlinkError> {
+/// The kernel entries we own.
+pub async fn read_owned(nl: &Netlink, shared: &Shared) -> Result<KernelState, NetlinkError> {
     let own = shared.own_subnet();
     let b = &shared.backend;
     let mut state = KernelState {
@@ -33,13 +29,7 @@ pub async fn read_owned(
         state.neighbours = nl.neighbours(dev.index).await?.into_iter().collect();
         state.fdb = nl.fdb(dev.index).await?.into_iter().collect();
     }
-    let names = nl
-        .links()
-        .await?
-        .into_iter()
-        .map(|l| (l.index, l.name))
-        .collect();
-    Ok((state, names))
+    Ok(state)
 }
 
 /// Apply changes: removals first (routes before neighbours and FDB), then additions
@@ -90,7 +80,7 @@ pub async fn reconcile_once(nl: &Netlink, shared: &Shared) -> Result<(usize, usi
         let t = shared.table();
         backend::desired(&shared.backend, t.peers.values())
     };
-    let (actual, _) = read_owned(nl, shared).await?;
+    let actual = read_owned(nl, shared).await?;
     let changes = backend::diff(&desired, &actual);
     if changes.is_empty() {
         return Ok((0, 0));

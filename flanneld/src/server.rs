@@ -15,7 +15,15 @@ use crate::state::Shared;
 use crate::status::{self, Report};
 
 async fn report(nl: &Netlink, shared: &Shared) -> Result<Report, String> {
-    let (actual, names) = read_owned(nl, shared).await.map_err(|e| e.to_string())?;
+    let actual = read_owned(nl, shared).await.map_err(|e| e.to_string())?;
+    // Device names only matter for display: looked up here, not on every reconcile.
+    let names = nl
+        .links()
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|l| (l.index, l.name))
+        .collect();
     let t = shared.table();
     Ok(Report {
         node: status::node_status(&shared.backend, shared.network, &t.own),
