@@ -26,6 +26,7 @@ use crate::registry::{EtcdOptions, Registry};
 use crate::server;
 use crate::state::Shared;
 use crate::subnet_env::{self, SubnetEnv};
+use crate::udp;
 use crate::watch::{self, Watcher};
 
 fn etcd_options(f: &Flags) -> EtcdOptions {
@@ -84,57 +85,91 @@ async fn external(nl: &Netlink, f: &Flags) -> anyhow::Result<(External, std::net
     Ok((ext, chosen.addr))
 }
 
+/// The udp backend's TUN queues, opened at setup and handed to the data path once the lease
+/// is known.
+type TunQueues = Vec<Arc<tun_rs::SyncDevice>>;
+
+/// Data-path queues (and thread pairs) of the udp backend: one per CPU, at most 4.
+fn udp_queues() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
 async fn setup_backend(
     nl: &Netlink,
     cfg: &NetworkConfig,
     ext: External,
     public_ip: std::net::Ipv4Addr,
-) -> anyhow::Result<Backend> {
-    Ok(match &cfg.backend {
-        BackendConfig::Vxlan(vx) => {
-            let mtu = if vx.mtu > 0 { vx.mtu } else { ext.mtu.saturating_sub(50) };
-            let spec = VxlanSpec {
-                name: format!("flannel.{}", vx.vni),
-                vni: vx.vni,
-                local: public_ip,
-                underlay_index: ext.dev.index,
-                port: vx.port,
-                learning: vx.learning,
-                gbp: vx.gbp,
-                mtu,
-                mac: None,
-            };
-            let link = nl
-                .ensure_vxlan(&spec)
-                .await
-                .with_context(|| format!("creating vxlan device {}", spec.name))?;
-            let mac = link
-                .mac
-                .with_context(|| format!("vxlan device {} has no MAC address", link.name))?;
-            Backend::Vxlan {
-                cfg: vx.clone(),
-                dev: Device {
-                    index: link.index,
-                    name: link.name,
-                },
-                mac,
-                ext,
+) -> anyhow::Result<(Backend, Option<TunQueues>)> {
+    Ok((
+        match &cfg.backend {
+            BackendConfig::Vxlan(vx) => {
+                let mtu = if vx.mtu > 0 {
+                    vx.mtu
+                } else {
+                    ext.mtu.saturating_sub(50)
+                };
+                let spec = VxlanSpec {
+                    name: format!("flannel.{}", vx.vni),
+                    vni: vx.vni,
+                    local: public_ip,
+                    underlay_index: ext.dev.index,
+                    port: vx.port,
+                    learning: vx.learning,
+                    gbp: vx.gbp,
+                    mtu,
+                    mac: None,
+                };
+                let link = nl
+                    .ensure_vxlan(&spec)
+                    .await
+                    .with_context(|| format!("creating vxlan device {}", spec.name))?;
+                let mac = link
+                    .mac
+                    .with_context(|| format!("vxlan device {} has no MAC address", link.name))?;
+                Backend::Vxlan {
+                    cfg: vx.clone(),
+                    dev: Device {
+                        index: link.index,
+                        name: link.name,
+                    },
+                    mac,
+                    ext,
+                }
             }
-        }
-        BackendConfig::HostGw => {
-            if !ext.addrs.iter().any(|a| a.addr() == public_ip) {
-                bail!(
+            BackendConfig::HostGw => {
+                if !ext.addrs.iter().any(|a| a.addr() == public_ip) {
+                    bail!(
                     "host-gw backend: public IP {public_ip} is not an address of interface {} (host-gw cannot work behind NAT)",
                     ext.dev.name
                 );
+                }
+                Backend::HostGw { ext }
             }
-            Backend::HostGw { ext }
-        }
-        BackendConfig::Alloc => Backend::Alloc,
-        BackendConfig::Udp { .. } => bail!(
-            "the udp backend is not available in this build yet; use \"Backend\":{{\"Type\":\"vxlan\"}} or host-gw"
-        ),
-    })
+            BackendConfig::Alloc => Backend::Alloc,
+            BackendConfig::Udp { port } => {
+                let queues = udp::datapath::open_tun(udp::DEVICE, udp_queues())
+                    .with_context(|| format!("creating TUN device {}", udp::DEVICE))?;
+                let link = nl.link_by_name(udp::DEVICE).await?.with_context(|| {
+                    format!("TUN device {} not found after creating it", udp::DEVICE)
+                })?;
+                let mtu = ext.mtu.saturating_sub(udp::OVERHEAD);
+                nl.set_mtu_up(link.index, mtu)
+                    .await
+                    .with_context(|| format!("setting MTU {mtu} on {}", udp::DEVICE))?;
+                let backend = Backend::Udp {
+                    dev: Device {
+                        index: link.index,
+                        name: link.name,
+                    },
+                    ext,
+                    network: cfg.network,
+                    port: *port,
+                };
+                return Ok((backend, Some(queues)));
+            }
+        },
+        None,
+    ))
 }
 
 fn lease_attrs(
@@ -212,7 +247,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     let nl = Netlink::connect()?;
     let (ext, iface_addr) = external(&nl, &f).await?;
     let public_ip = f.public_ip.unwrap_or(iface_addr);
-    let backend = setup_backend(&nl, &cfg, ext, public_ip).await?;
+    let (backend, tun_queues) = setup_backend(&nl, &cfg, ext, public_ip).await?;
     let attrs = lease_attrs(&backend, &cfg, public_ip);
 
     let previous = std::fs::read_to_string(&f.subnet_file)
@@ -246,8 +281,17 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
         .with_context(|| format!("writing {}", f.subnet_file.display()))?;
     info!(file = %f.subnet_file.display(), "subnet file written");
 
+    let mtu = backend.mtu();
     let shared = Shared::new(cfg.network, backend, own);
     spawn_rules(&f, cfg.network, subnet, shared.clone());
+    let (datapath_tx, mut datapath_failed) = mpsc::unbounded_channel();
+    if let (Some(queues), Some(routes), BackendConfig::Udp { port }) =
+        (tun_queues, shared.udp.clone(), &cfg.backend)
+    {
+        let bind = std::net::SocketAddrV4::new(iface_addr, *port);
+        udp::datapath::start(queues, bind, mtu as usize, routes, datapath_tx)
+            .context("starting the udp data path")?;
+    }
 
     let (own_tx, own_rx) = mpsc::channel(8);
     let (expiry_tx, expiry_rx) = mpsc::unbounded_channel();
@@ -292,6 +336,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
         _ = term.recv() => { info!("SIGTERM: exiting, leaving devices, routes and rules in place"); Ok(()) }
         _ = int.recv() => { info!("SIGINT: exiting, leaving devices, routes and rules in place"); Ok(()) }
         e = &mut keeper => Err(e),
+        Some(why) = datapath_failed.recv() => Err(anyhow::anyhow!(why)),
     };
     let _ = std::fs::remove_file(&status_socket);
     tasks.abort_all();

@@ -17,4 +17,5 @@ pub mod server;
 pub mod state;
 pub mod status;
 pub mod subnet_env;
+pub mod udp;
 pub mod watch;

@@ -252,6 +252,15 @@ impl Netlink {
             .collect())
     }
 
+    /// Set a link's MTU and bring it up.
+    pub async fn set_mtu_up(&self, index: u32, mtu: u32) -> Result<(), NetlinkError> {
+        self.set_link(
+            format!("mtu {mtu} + up on link #{index}"),
+            LinkUnspec::new_with_index(index).mtu(mtu).up().build(),
+        )
+        .await
+    }
+
     async fn set_link(&self, what: String, msg: LinkMessage) -> Result<(), NetlinkError> {
         self.handle
             .link()

@@ -25,7 +25,7 @@ pub async fn read_owned(nl: &Netlink, shared: &Shared) -> Result<KernelState, Ne
             .collect(),
         ..Default::default()
     };
-    if let Some(dev) = b.overlay_dev() {
+    if let Some(dev) = b.vxlan_dev() {
         state.neighbours = nl.neighbours(dev.index).await?.into_iter().collect();
         state.fdb = nl.fdb(dev.index).await?.into_iter().collect();
     }

@@ -24,10 +24,12 @@ async fn report(nl: &Netlink, shared: &Shared) -> Result<Report, String> {
         .into_iter()
         .map(|l| (l.index, l.name))
         .collect();
+    let traffic = shared.udp.as_ref().map(|u| u.traffic());
     let t = shared.table();
     Ok(Report {
         node: status::node_status(&shared.backend, shared.network, &t.own),
-        peers: status::peer_rows(&shared.backend, &t.peers, &actual, &names),
+        peers: status::peer_rows(&shared.backend, &t.peers, &actual, &names, traffic.as_ref()),
+        unattributed: shared.udp.as_ref().map(|u| u.unattributed.snapshot()),
     })
 }
 

@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 
 use crate::backend::Backend;
 use crate::lease::Lease;
+use crate::udp;
 
 #[derive(Debug)]
 pub struct Table {
@@ -26,11 +27,18 @@ pub struct Shared {
     pub changed: Notify,
     pub rules_ready: AtomicBool,
     pub kernel_ready: AtomicBool,
+    /// The udp backend's data-path route table, republished on every peer change.
+    pub udp: Option<Arc<udp::Routes>>,
 }
 
 impl Shared {
     pub fn new(network: Ipv4Net, backend: Backend, own: Lease) -> Arc<Shared> {
+        let udp = match &backend {
+            Backend::Udp { port, .. } => Some(Arc::new(udp::Routes::new(*port))),
+            _ => None,
+        };
         Arc::new(Shared {
+            udp,
             network,
             backend,
             table: Mutex::new(Table {
@@ -67,9 +75,8 @@ impl Shared {
             .collect();
         let changed = new != t.peers;
         t.peers = new;
-        drop(t);
         if changed {
-            self.changed.notify_one();
+            self.on_change(&t);
         }
         changed
     }
@@ -80,15 +87,24 @@ impl Shared {
         let lease = keep_expiry(old, lease);
         if old != Some(&lease) {
             t.peers.insert(lease.subnet, lease);
-            drop(t);
-            self.changed.notify_one();
+            self.on_change(&t);
         }
     }
 
     pub fn remove_peer(&self, subnet: Ipv4Net) {
-        if self.table().peers.remove(&subnet).is_some() {
-            self.changed.notify_one();
+        let mut t = self.table();
+        if t.peers.remove(&subnet).is_some() {
+            self.on_change(&t);
         }
+    }
+
+    /// The peer set changed (lock held, so snapshots are published in order): swap in the
+    /// data path's new table and wake the reconciler.
+    fn on_change(&self, t: &Table) {
+        if let Some(u) = &self.udp {
+            u.publish(t.peers.values());
+        }
+        self.changed.notify_one();
     }
 
     /// Fill in expiry times for every lease attached to etcd lease `id`.

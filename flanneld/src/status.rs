@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::backend::{Backend, KernelState};
 use crate::lease::Lease;
 use crate::netlink::format_mac;
+use crate::udp::Traffic;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct NodeStatus {
@@ -39,12 +40,18 @@ pub struct PeerRow {
     /// Which entries are missing or stale ("route", "neighbour", "fdb").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
+    /// udp backend: packets and bytes to and from this peer, and drops by reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<Traffic>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Report {
     pub node: NodeStatus,
     pub peers: Vec<PeerRow>,
+    /// udp backend: drops no peer can be blamed for (unknown senders, no route, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unattributed: Option<Traffic>,
 }
 
 pub fn format_expiry(expires: Option<SystemTime>, reservation: bool) -> String {
@@ -56,13 +63,14 @@ pub fn format_expiry(expires: Option<SystemTime>, reservation: bool) -> String {
 }
 
 /// One row per peer lease, plus a "stale" row for each kernel route we own that no lease
-/// justifies. `actual` is the kernel's owned state; `routes_by_dst` all kernel routes by
-/// destination; `dev_names` maps ifindex to name.
+/// justifies. `actual` is the kernel's owned state; `dev_names` maps ifindex to name;
+/// `traffic` holds the udp data path's counters by peer subnet.
 pub fn peer_rows(
     backend: &Backend,
     peers: &BTreeMap<Ipv4Net, Lease>,
     actual: &KernelState,
     dev_names: &BTreeMap<u32, String>,
+    traffic: Option<&BTreeMap<Ipv4Net, Traffic>>,
 ) -> Vec<PeerRow> {
     let dev = |i: u32| {
         dev_names
@@ -86,6 +94,7 @@ pub fn peer_rows(
             expires: format_expiry(lease.expires, lease.is_reservation()),
             kernel: "ignored".into(),
             problems: vec![],
+            traffic: traffic.map(|t| t.get(&lease.subnet).cloned().unwrap_or_default()),
         };
         if let Some(e) = backend.peer_entries(lease) {
             let mut stale = false;
@@ -121,6 +130,9 @@ pub fn peer_rows(
                         .push(if conflict { "fdb (stale)" } else { "fdb" }.into());
                 }
             }
+            if let Backend::Udp { port, .. } = backend {
+                row.next_hop = Some(format!("{}:{port}", lease.attrs.public_ip));
+            }
             row.kernel = if stale {
                 "stale"
             } else if row.problems.is_empty() {
@@ -133,8 +145,9 @@ pub fn peer_rows(
         rows.push(row);
     }
     // Kernel routes we own with no lease behind them.
+    let base = backend.base_route();
     for r in &actual.routes {
-        if !peers.contains_key(&r.dst) {
+        if !peers.contains_key(&r.dst) && base.as_ref() != Some(r) {
             rows.push(PeerRow {
                 subnet: r.dst.to_string(),
                 public_ip: "-".into(),
@@ -145,6 +158,7 @@ pub fn peer_rows(
                 expires: "-".into(),
                 kernel: "stale".into(),
                 problems: vec!["no lease".into()],
+                traffic: None,
             });
         }
     }
@@ -164,7 +178,8 @@ pub fn render_table(report: &Report) -> String {
         n.network,
         n.expires
     );
-    let header = [
+    let with_traffic = report.peers.iter().any(|p| p.traffic.is_some());
+    let mut header = vec![
         "SUBNET",
         "PUBLIC-IP",
         "BACKEND",
@@ -174,14 +189,17 @@ pub fn render_table(report: &Report) -> String {
         "EXPIRES",
         "KERNEL",
     ];
-    let mut lines: Vec<[String; 8]> = vec![header.map(String::from)];
+    if with_traffic {
+        header.extend(["TX-PKTS", "TX-BYTES", "RX-PKTS", "RX-BYTES", "DROPS"]);
+    }
+    let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
     for p in &report.peers {
         let kernel = if p.problems.is_empty() {
             p.kernel.clone()
         } else {
             format!("{} ({})", p.kernel, p.problems.join(", "))
         };
-        lines.push([
+        let mut line = vec![
             p.subnet.clone(),
             p.public_ip.clone(),
             p.backend.clone(),
@@ -190,9 +208,20 @@ pub fn render_table(report: &Report) -> String {
             p.device.clone().unwrap_or_else(|| "-".into()),
             p.expires.clone(),
             kernel,
-        ]);
+        ];
+        if with_traffic {
+            let t = p.traffic.clone().unwrap_or_default();
+            line.extend([
+                t.tx_packets.to_string(),
+                t.tx_bytes.to_string(),
+                t.rx_packets.to_string(),
+                t.rx_bytes.to_string(),
+                drops(&t),
+            ]);
+        }
+        lines.push(line);
     }
-    let mut widths = [0usize; 8];
+    let mut widths = vec![0usize; lines[0].len()];
     for l in &lines {
         for (w, c) in widths.iter_mut().zip(l.iter()) {
             *w = (*w).max(c.len());
@@ -213,7 +242,19 @@ pub fn render_table(report: &Report) -> String {
     if report.peers.is_empty() {
         out.push_str("(no peers)\n");
     }
+    if let Some(t) = &report.unattributed {
+        out.push_str(&format!("dropped, no peer to blame: {}\n", drops(t)));
+    }
     out
+}
+
+/// "reason=count reason=count", or "0".
+fn drops(t: &Traffic) -> String {
+    if t.drops.is_empty() {
+        return "0".into();
+    }
+    let parts: Vec<String> = t.drops.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    parts.join(" ")
 }
 
 /// Ask the daemon behind `socket` for its report.
@@ -308,7 +349,7 @@ mod tests {
     fn ok_missing_and_stale() {
         let (b, peers, names) = setup();
         let mut actual = desired(&b, peers.values());
-        let rows = peer_rows(&b, &peers, &actual, &names);
+        let rows = peer_rows(&b, &peers, &actual, &names, None);
         assert!(rows.iter().all(|r| r.kernel == "ok"), "{rows:?}");
         assert_eq!(rows[0].next_hop.as_deref(), Some("10.244.2.0"));
         assert_eq!(rows[0].device.as_deref(), Some("flannel.1"));
@@ -316,7 +357,7 @@ mod tests {
         // Delete a route by hand: missing.
         let r = actual.routes.iter().next().cloned().unwrap();
         actual.routes.remove(&r);
-        let rows = peer_rows(&b, &peers, &actual, &names);
+        let rows = peer_rows(&b, &peers, &actual, &names, None);
         assert_eq!(rows[0].kernel, "missing");
         assert_eq!(rows[0].problems, vec!["route"]);
         // Same destination, wrong gateway: stale.
@@ -324,7 +365,10 @@ mod tests {
             gateway: Some("10.9.9.9".parse().unwrap()),
             ..r
         });
-        assert_eq!(peer_rows(&b, &peers, &actual, &names)[0].kernel, "stale");
+        assert_eq!(
+            peer_rows(&b, &peers, &actual, &names, None)[0].kernel,
+            "stale"
+        );
     }
 
     #[test]
@@ -332,7 +376,7 @@ mod tests {
         let (b, mut peers, names) = setup();
         let actual = desired(&b, peers.values());
         peers.remove(&"10.244.3.0/24".parse().unwrap());
-        let rows = peer_rows(&b, &peers, &actual, &names);
+        let rows = peer_rows(&b, &peers, &actual, &names, None);
         assert_eq!(rows.len(), 2);
         assert_eq!(
             (rows[1].subnet.as_str(), rows[1].kernel.as_str()),
@@ -342,6 +386,7 @@ mod tests {
         let report = Report {
             node: node_status(&b, "10.244.0.0/16".parse().unwrap(), &own),
             peers: rows,
+            unattributed: None,
         };
         let text = render_table(&report);
         assert!(text.starts_with("node: subnet 10.244.2.0/24"), "{text}");

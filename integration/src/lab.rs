@@ -694,6 +694,32 @@ impl Lab {
         }
     }
 
+    /// A UDP socket bound to `addr` inside the lab namespace `ns` (created on a short-lived
+    /// thread that enters the namespace; the socket stays in it). Lets a test play a peer
+    /// with nothing but a plain socket.
+    pub fn udp_socket(
+        &self,
+        ns: &str,
+        addr: std::net::SocketAddrV4,
+    ) -> Result<std::net::UdpSocket> {
+        self.check_ns(ns)?;
+        let path = format!("/var/run/netns/{ns}");
+        std::thread::scope(|s| {
+            s.spawn(|| -> Result<std::net::UdpSocket> {
+                let f = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+                // SAFETY: setns on a valid namespace fd; only this thread changes namespace.
+                if unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) }
+                    != 0
+                {
+                    bail!("setns {ns}: {}", std::io::Error::last_os_error());
+                }
+                std::net::UdpSocket::bind(addr).with_context(|| format!("binding {addr} in {ns}"))
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("namespace thread for {ns} panicked"))?
+        })
+    }
+
     /// Probes run from this lab's namespaces only; anything else is a bug in
     /// the test, reported loudly rather than as "unreachable".
     fn probe_ns(&self, ns: &str) {

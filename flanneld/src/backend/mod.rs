@@ -45,6 +45,14 @@ pub enum Backend {
     HostGw {
         ext: External,
     },
+    /// Userspace encapsulation through the TUN device `flannel0`: one kernel route for the
+    /// whole network; per-peer state lives in the data path's table (`crate::udp`).
+    Udp {
+        dev: Device,
+        ext: External,
+        network: Ipv4Net,
+        port: u16,
+    },
     /// Lease only, no data path.
     Alloc,
 }
@@ -81,7 +89,7 @@ impl Backend {
         match self {
             Backend::Vxlan { .. } => "vxlan",
             Backend::HostGw { .. } => "host-gw",
-            Backend::Alloc => "",
+            Backend::Udp { .. } | Backend::Alloc => "",
         }
     }
 
@@ -90,6 +98,7 @@ impl Backend {
         match self {
             Backend::Vxlan { .. } => "vxlan",
             Backend::HostGw { .. } => "host-gw",
+            Backend::Udp { .. } => "udp",
             Backend::Alloc => "alloc",
         }
     }
@@ -105,14 +114,36 @@ impl Backend {
                 }
             }
             Backend::HostGw { ext } => ext.mtu,
+            Backend::Udp { ext, .. } => ext.mtu.saturating_sub(crate::udp::OVERHEAD),
             Backend::Alloc => 1500,
         }
     }
 
-    /// The vxlan device, for listing neighbours and FDB entries.
+    /// The overlay device (flannel.N or flannel0), which carries our subnet's address.
     pub fn overlay_dev(&self) -> Option<&Device> {
         match self {
+            Backend::Vxlan { dev, .. } | Backend::Udp { dev, .. } => Some(dev),
+            _ => None,
+        }
+    }
+
+    /// The vxlan device, for listing neighbours and FDB entries.
+    pub fn vxlan_dev(&self) -> Option<&Device> {
+        match self {
             Backend::Vxlan { dev, .. } => Some(dev),
+            _ => None,
+        }
+    }
+
+    /// Routes the backend needs whatever the peers (udp: the whole network via flannel0).
+    pub fn base_route(&self) -> Option<Route> {
+        match self {
+            Backend::Udp { dev, network, .. } => Some(Route {
+                dst: *network,
+                gateway: None,
+                oif: dev.index,
+                onlink: false,
+            }),
             _ => None,
         }
     }
@@ -159,6 +190,11 @@ impl Backend {
                     ..Default::default()
                 })
             }
+            // Every peer lease, whatever its BackendType: it is reached through the one route.
+            Backend::Udp { .. } => Some(PeerEntries {
+                route: self.base_route(),
+                ..Default::default()
+            }),
             Backend::Alloc => None,
         }
     }
@@ -174,6 +210,7 @@ impl Backend {
                 r.oif == dev.index || (r.oif == ext.dev.index && r.gateway.is_some())
             }
             Backend::HostGw { ext } => r.oif == ext.dev.index && r.gateway.is_some(),
+            Backend::Udp { dev, .. } => r.oif == dev.index,
             Backend::Alloc => false,
         }
     }
@@ -199,6 +236,7 @@ fn direct_route(lease: &Lease, ext: &External) -> Route {
 /// The desired kernel state for a set of peer leases.
 pub fn desired<'a>(backend: &Backend, peers: impl IntoIterator<Item = &'a Lease>) -> KernelState {
     let mut state = KernelState::default();
+    state.routes.extend(backend.base_route());
     for lease in peers {
         if let Some(e) = backend.peer_entries(lease) {
             state.routes.extend(e.route);

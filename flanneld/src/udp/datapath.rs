@@ -1,0 +1,395 @@
+//! The udp backend's data path threads. The TUN device `flannel0` is multi-queue with the
+//! kernel's TCP offloads on (IFF_VNET_HDR): a read can return a TCP superpacket that `tun-rs`
+//! splits into MTU-sized packets, and a write can carry packets that `tun-rs` coalesced back
+//! into one superpacket. Per queue there is one thread for each direction:
+//!
+//! - sender: read packets from its TUN queue (as many as are queued, up to a batch), route
+//!   each with the current `PeerTable` snapshot, and send runs of packets to the same peer as
+//!   one UDP GSO message (one inner packet per datagram on the wire);
+//! - receiver: take runs of datagrams from its UDP socket (recvmmsg + UDP GRO), check each
+//!   packet against the sender's lease, and write the accepted ones to the TUN in one batch.
+//!
+//! The threads read the route table through an atomic pointer: lease changes never stall them.
+
+use std::io;
+use std::net::SocketAddrV4;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{info, warn};
+use tun_rs::{DeviceBuilder, GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_HDR_LEN};
+
+use super::packet;
+use super::sock::{Group, Receiver, Sender, Socket, MAX_GSO_BYTES};
+use super::table::{self, Counters, Drop, Outbound, PeerTable, Routes};
+
+/// Messages taken per recvmmsg call (each up to a 64 KiB GRO run).
+const RECV_BATCH: usize = 16;
+/// Largest TCP superpacket the TUN hands over.
+const MAX_SUPERPACKET: usize = 65_535;
+/// Minimum time between two warnings of the same kind from one thread.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Open `name` as a multi-queue TUN device with `queues` queues, with offloads when the kernel
+/// allows them. Returns one handle per queue.
+pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
+    let build = |offload: bool| {
+        DeviceBuilder::new()
+            .name(name)
+            .multi_queue(true)
+            .offload(offload)
+            .build_sync()
+    };
+    let first = match build(true) {
+        Ok(d) => d,
+        Err(e) => {
+            warn!(
+                dev = name,
+                "TUN offloads unavailable ({e}); continuing without them"
+            );
+            build(false)?
+        }
+    };
+    info!(
+        dev = name,
+        queues,
+        offload = first.tcp_gso(),
+        "opened TUN device"
+    );
+    let mut devs = Vec::with_capacity(queues);
+    for _ in 1..queues.max(1) {
+        devs.push(Arc::new(first.try_clone()?));
+    }
+    devs.insert(0, Arc::new(first));
+    Ok(devs)
+}
+
+/// Start the threads: per TUN queue one UDP socket on `bind` and a sender and a receiver
+/// thread. A thread that dies reports on `failed`.
+pub fn start(
+    devs: Vec<Arc<SyncDevice>>,
+    bind: SocketAddrV4,
+    mtu: usize,
+    routes: Arc<Routes>,
+    failed: UnboundedSender<String>,
+) -> io::Result<()> {
+    for (q, dev) in devs.into_iter().enumerate() {
+        let sock =
+            Arc::new(Socket::bind(bind).map_err(|e| {
+                io::Error::new(e.kind(), format!("binding UDP socket {bind}: {e}"))
+            })?);
+        if q == 0 {
+            info!(%bind, gso = sock.gso(), gro = sock.gro(), "udp backend socket bound");
+        }
+        for dir in ["send", "recv"] {
+            let (dev, sock, routes, failed) =
+                (dev.clone(), sock.clone(), routes.clone(), failed.clone());
+            std::thread::Builder::new()
+                .name(format!("udp-{dir}-{q}"))
+                .spawn(move || {
+                    let e = if dir == "send" {
+                        send_loop(&dev, &sock, &routes, mtu)
+                    } else {
+                        recv_loop(&dev, &sock, &routes)
+                    };
+                    let _ = failed.send(format!("udp data path thread {dir}-{q} stopped: {e}"));
+                })?;
+        }
+    }
+    Ok(())
+}
+
+/// Rate limit for one kind of warning.
+#[derive(Default)]
+struct Every(Option<Instant>);
+
+impl Every {
+    fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if self.0.is_some_and(|t| now.duration_since(t) < WARN_EVERY) {
+            return false;
+        }
+        self.0 = Some(now);
+        true
+    }
+}
+
+/// Errors after which a device or socket is unusable.
+fn fatal(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EBADFD | libc::ENODEV | libc::ENXIO)
+    )
+}
+
+/// Wait until the TUN queue is readable.
+fn wait_readable(dev: &SyncDevice) -> io::Result<()> {
+    let mut p = libc::pollfd {
+        fd: dev.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, -1) };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// TUN → UDP.
+fn send_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes, mtu: usize) -> io::Error {
+    if let Err(e) = dev.set_nonblocking(true) {
+        return e;
+    }
+    let hdr = if dev.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
+    let mut raw = vec![0u8; hdr + MAX_SUPERPACKET];
+    // Room for one superpacket split into segments of the smallest plausible size.
+    let per_read = MAX_SUPERPACKET / mtu.saturating_sub(80).max(500) + 2;
+    let batch = IDEAL_BATCH_SIZE.max(2 * per_read);
+    let mut bufs = vec![vec![0u8; mtu.max(1500) + 256]; batch];
+    let mut sizes = vec![0usize; batch];
+    let mut sender = Sender::default();
+    let mut plan = Plan::default();
+    let mut warn_read = Every::default();
+    loop {
+        // Take what is queued, up to a batch; block only when nothing is pending.
+        let mut filled = 0;
+        while batch - filled >= per_read {
+            match dev.recv_multiple(&mut raw, &mut bufs[filled..], &mut sizes[filled..], 0) {
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if filled > 0 {
+                        break;
+                    }
+                    if let Err(e) = wait_readable(dev) {
+                        return e;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if fatal(&e) => return e,
+                Err(e) => {
+                    routes.unattributed.dropped(Drop::Malformed, 1);
+                    if warn_read.due() {
+                        warn!("dropped a packet read from the TUN device: {e}");
+                    }
+                }
+            }
+        }
+        let table = routes.load();
+        plan.build(&table, &mut bufs, &sizes[..filled], sock.max_segments());
+        for i in plan.unreachable.drain(..) {
+            answer_unreachable(dev, hdr, &bufs[i][..sizes[i]], &routes.unattributed);
+        }
+        let packets: Vec<&[u8]> = plan.order.iter().map(|&i| &bufs[i][..sizes[i]]).collect();
+        sender.send(sock, &packets, &plan.groups, |g, e| {
+            plan.failed.push((*g, e));
+        });
+        plan.count(&table, &packets, routes);
+    }
+}
+
+/// Write ICMP net unreachable for `offender` back into the TUN when one is due.
+fn answer_unreachable(dev: &SyncDevice, hdr: usize, offender: &[u8], c: &Counters) {
+    c.dropped(Drop::NoRoute, 1);
+    if let Some(reply) = packet::net_unreachable(offender) {
+        let mut b = vec![0u8; hdr];
+        b.extend_from_slice(&reply);
+        if dev.send(&b).is_err() {
+            c.dropped(Drop::TunError, 1);
+        }
+    }
+}
+
+/// What one batch read from the TUN turns into: packets in send order, grouped into runs for
+/// UDP GSO, plus the packets to answer with ICMP and the drops.
+#[derive(Default)]
+struct Plan {
+    /// Buffer indices, in send order.
+    order: Vec<usize>,
+    /// Peer of each entry of `order`.
+    peers: Vec<usize>,
+    groups: Vec<Group>,
+    /// Buffer indices of packets no peer can take.
+    unreachable: Vec<usize>,
+    failed: Vec<(Group, io::Error)>,
+    drops: Vec<(Option<usize>, Drop)>,
+}
+
+impl Plan {
+    fn build(&mut self, table: &PeerTable, bufs: &mut [Vec<u8>], sizes: &[usize], max_seg: usize) {
+        self.order.clear();
+        self.peers.clear();
+        self.groups.clear();
+        self.unreachable.clear();
+        self.failed.clear();
+        self.drops.clear();
+        for (i, &len) in sizes.iter().enumerate() {
+            match table::outbound(table, &mut bufs[i][..len]) {
+                Outbound::Send(p) => {
+                    self.order.push(i);
+                    self.peers.push(p);
+                }
+                Outbound::Drop(p, why) => self.drops.push((Some(p), why)),
+                Outbound::NoRoute => self.unreachable.push(i),
+                Outbound::Malformed(why) => self.drops.push((None, why)),
+            }
+        }
+        // Runs of consecutive packets to one peer, all the size of the first but the last.
+        let mut start = 0;
+        while start < self.order.len() {
+            let peer = self.peers[start];
+            let seg = sizes[self.order[start]];
+            let mut end = start + 1;
+            let mut bytes = seg;
+            while end < self.order.len()
+                && end - start < max_seg
+                && self.peers[end] == peer
+                && bytes + sizes[self.order[end]] <= MAX_GSO_BYTES
+                && sizes[self.order[end - 1]] == seg
+                && sizes[self.order[end]] <= seg
+            {
+                bytes += sizes[self.order[end]];
+                end += 1;
+            }
+            self.groups.push(Group {
+                to: table.peer(peer).addr,
+                start,
+                end,
+            });
+            start = end;
+        }
+    }
+
+    /// Add the batch to the counters: one update per group, not per packet.
+    fn count(&mut self, table: &PeerTable, packets: &[&[u8]], routes: &Routes) {
+        for g in &self.groups {
+            let n = (g.end - g.start) as u64;
+            let c = &table.peer(self.peers[g.start]).counters;
+            match self.failed.iter().position(|(f, _)| f == g) {
+                Some(_) => c.dropped(Drop::SendError, n),
+                None => {
+                    let bytes: usize = packets[g.start..g.end].iter().map(|p| p.len()).sum();
+                    c.sent(n, bytes as u64);
+                }
+            }
+        }
+        for (p, why) in self.drops.drain(..) {
+            match p {
+                Some(p) => table.peer(p).counters.dropped(why, 1),
+                None => routes.unattributed.dropped(why, 1),
+            }
+        }
+        if let Some((g, e)) = self.failed.first() {
+            tracing::debug!(peer = %g.to, "udp send failed: {e}");
+        }
+    }
+}
+
+/// Per-peer tally of accepted packets within one batch, flushed when the peer changes.
+#[derive(Default)]
+struct Tally {
+    peer: Option<usize>,
+    packets: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, table: &PeerTable, peer: usize, bytes: usize) {
+        if self.peer != Some(peer) {
+            self.flush(table);
+            self.peer = Some(peer);
+        }
+        self.packets += 1;
+        self.bytes += bytes as u64;
+    }
+
+    fn flush(&mut self, table: &PeerTable) {
+        if let Some(p) = self.peer.take() {
+            table.peer(p).counters.received(self.packets, self.bytes);
+        }
+        self.packets = 0;
+        self.bytes = 0;
+    }
+}
+
+/// UDP → TUN.
+fn recv_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes) -> io::Error {
+    let hdr = if dev.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
+    let mut rx = Receiver::new(RECV_BATCH);
+    let mut out: Vec<Vec<u8>> = (0..IDEAL_BATCH_SIZE)
+        .map(|_| Vec::with_capacity(hdr + MAX_SUPERPACKET + 1))
+        .collect();
+    let mut gro = GROTable::default();
+    let mut warn_sender = Every::default();
+    let mut warn_tun = Every::default();
+    loop {
+        let n = match rx.recv(sock) {
+            Ok(n) => n,
+            Err(e) if fatal(&e) => return e,
+            Err(e) => {
+                if warn_sender.due() {
+                    warn!("udp receive failed: {e}");
+                }
+                continue;
+            }
+        };
+        let table = routes.load();
+        let mut used = 0;
+        let mut tally = Tally::default();
+        for i in 0..n {
+            let d = rx.get(i);
+            let senders = table.senders(d.from);
+            for pkt in d.iter() {
+                match table::inbound(&table, senders, pkt) {
+                    Ok(p) => {
+                        if used == out.len() {
+                            write_tun(dev, &mut gro, &mut out[..used], hdr, routes, &mut warn_tun);
+                            used = 0;
+                        }
+                        let b = &mut out[used];
+                        b.clear();
+                        b.resize(hdr, 0);
+                        b.extend_from_slice(pkt);
+                        used += 1;
+                        tally.add(&table, p, pkt.len());
+                    }
+                    Err((Some(p), why)) => table.peer(p).counters.dropped(why, 1),
+                    Err((None, why)) => {
+                        routes.unattributed.dropped(why, 1);
+                        if warn_sender.due() {
+                            warn!(sender = %d.from, "dropped a datagram from an address and port that is no peer's (further drops are only counted)");
+                        }
+                    }
+                }
+            }
+        }
+        tally.flush(&table);
+        if used > 0 {
+            write_tun(dev, &mut gro, &mut out[..used], hdr, routes, &mut warn_tun);
+        }
+    }
+}
+
+fn write_tun(
+    dev: &SyncDevice,
+    gro: &mut GROTable,
+    bufs: &mut [Vec<u8>],
+    hdr: usize,
+    routes: &Routes,
+    warn_tun: &mut Every,
+) {
+    if let Err(e) = dev.send_multiple(gro, bufs, hdr) {
+        routes.unattributed.dropped(Drop::TunError, 1);
+        if warn_tun.due() {
+            warn!("writing to the TUN device failed: {e}");
+        }
+    }
+}

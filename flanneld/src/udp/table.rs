@@ -1,0 +1,421 @@
+//! The udp backend's route table and counters. `PeerTable` is an immutable snapshot built from
+//! the peer leases: longest-prefix match of an inner destination over peer subnets (outbound)
+//! and the peers behind a sender's `IP:port` (inbound). `Routes` publishes a new snapshot on
+//! every lease change with an atomic pointer swap, so the data-path threads never wait for the
+//! control plane, and keeps each peer's counters across snapshots. The per-packet decisions
+//! (`outbound`, `inbound`) are pure functions of a snapshot and the packet.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use super::packet;
+use crate::lease::Lease;
+
+/// Why a packet was dropped. The names are what `flanneld routes` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Drop {
+    /// Inbound datagram from an address and port that is no peer's.
+    UnknownSender,
+    /// Inbound packet whose source lies outside the sending peer's subnet.
+    InnerSource,
+    /// Datagram (or TUN packet) that is not exactly one IPv4 packet.
+    Malformed,
+    /// A packet of another IP version the kernel routed into the TUN (IPv6 neighbour
+    /// discovery and the like); the udp backend carries IPv4 only.
+    NotIpv4,
+    /// Outbound packet whose TTL reached zero.
+    Ttl,
+    /// Outbound packet to a destination no peer leases (answered with ICMP net unreachable).
+    NoRoute,
+    /// The UDP socket refused the datagram.
+    SendError,
+    /// The TUN device refused the packet.
+    TunError,
+}
+
+impl Drop {
+    pub const ALL: [Drop; 8] = [
+        Drop::UnknownSender,
+        Drop::InnerSource,
+        Drop::Malformed,
+        Drop::NotIpv4,
+        Drop::Ttl,
+        Drop::NoRoute,
+        Drop::SendError,
+        Drop::TunError,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Drop::UnknownSender => "unknown-sender",
+            Drop::InnerSource => "inner-source",
+            Drop::Malformed => "malformed",
+            Drop::NotIpv4 => "not-ipv4",
+            Drop::Ttl => "ttl",
+            Drop::NoRoute => "no-route",
+            Drop::SendError => "send-error",
+            Drop::TunError => "tun-error",
+        }
+    }
+}
+
+/// Packets and bytes in one direction, on its own cache line so that the sending and receiving
+/// threads do not share one.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Flow {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Flow {
+    fn add(&self, packets: u64, bytes: u64) {
+        self.packets.fetch_add(packets, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Live counters of one peer (or of the traffic no peer can be blamed for).
+#[derive(Debug, Default)]
+pub struct Counters {
+    tx: Flow,
+    rx: Flow,
+    drops: [AtomicU64; Drop::ALL.len()],
+}
+
+impl Counters {
+    pub fn sent(&self, packets: u64, bytes: u64) {
+        self.tx.add(packets, bytes);
+    }
+
+    pub fn received(&self, packets: u64, bytes: u64) {
+        self.rx.add(packets, bytes);
+    }
+
+    pub fn dropped(&self, why: Drop, packets: u64) {
+        self.drops[why as usize].fetch_add(packets, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Traffic {
+        Traffic {
+            tx_packets: self.tx.packets.load(Ordering::Relaxed),
+            tx_bytes: self.tx.bytes.load(Ordering::Relaxed),
+            rx_packets: self.rx.packets.load(Ordering::Relaxed),
+            rx_bytes: self.rx.bytes.load(Ordering::Relaxed),
+            drops: Drop::ALL
+                .iter()
+                .filter_map(|d| {
+                    let n = self.drops[*d as usize].load(Ordering::Relaxed);
+                    (n > 0).then(|| (d.name().to_string(), n))
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A counters snapshot, as `flanneld routes` reports it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Traffic {
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Dropped packets by reason (only reasons that happened).
+    #[serde(default)]
+    pub drops: BTreeMap<String, u64>,
+}
+
+/// One peer in a snapshot.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub subnet: Ipv4Net,
+    /// Where its datagrams go and come from: its PublicIP and the network's udp Port.
+    pub addr: SocketAddrV4,
+    pub counters: Arc<Counters>,
+}
+
+/// An immutable route table snapshot.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    peers: Vec<Peer>,
+    /// Per prefix length, longest first: (masked network, peer index) sorted by network.
+    by_prefix: Vec<(u8, Vec<(u32, usize)>)>,
+    /// (address key, peer index) sorted by key.
+    by_addr: Vec<(u64, usize)>,
+}
+
+fn addr_key(a: SocketAddrV4) -> u64 {
+    (u64::from(u32::from(*a.ip())) << 16) | u64::from(a.port())
+}
+
+fn mask(len: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0)
+}
+
+impl PeerTable {
+    pub fn new(peers: Vec<Peer>) -> PeerTable {
+        let mut lens: BTreeMap<u8, Vec<(u32, usize)>> = BTreeMap::new();
+        let mut by_addr = Vec::with_capacity(peers.len());
+        for (i, p) in peers.iter().enumerate() {
+            lens.entry(p.subnet.prefix_len())
+                .or_default()
+                .push((u32::from(p.subnet.network()), i));
+            by_addr.push((addr_key(p.addr), i));
+        }
+        let mut by_prefix: Vec<(u8, Vec<(u32, usize)>)> = lens.into_iter().rev().collect();
+        for (_, v) in &mut by_prefix {
+            v.sort_unstable();
+        }
+        by_addr.sort_unstable();
+        PeerTable {
+            peers,
+            by_prefix,
+            by_addr,
+        }
+    }
+
+    pub fn peers(&self) -> &[Peer] {
+        &self.peers
+    }
+
+    pub fn peer(&self, i: usize) -> &Peer {
+        &self.peers[i]
+    }
+
+    /// The peer whose subnet holds `dst`, longest prefix first.
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<usize> {
+        let d = u32::from(dst);
+        self.by_prefix.iter().find_map(|(len, nets)| {
+            let key = d & mask(*len);
+            nets.binary_search_by_key(&key, |e| e.0)
+                .ok()
+                .map(|at| nets[at].1)
+        })
+    }
+
+    /// The peers that send from `from` (normally one).
+    pub fn senders(&self, from: SocketAddrV4) -> &[(u64, usize)] {
+        let key = addr_key(from);
+        let start = self.by_addr.partition_point(|e| e.0 < key);
+        let end = start + self.by_addr[start..].partition_point(|e| e.0 == key);
+        &self.by_addr[start..end]
+    }
+}
+
+/// What to do with a packet read from the TUN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    /// Send to this peer (TTL already decremented).
+    Send(usize),
+    /// Drop, counted on this peer.
+    Drop(usize, Drop),
+    /// No peer leases the destination: answer with ICMP net unreachable when due.
+    NoRoute,
+    /// Not one IPv4 packet.
+    Malformed(Drop),
+}
+
+/// Route one packet read from the TUN: longest-prefix match of its destination, then the TTL
+/// decrement (drop at zero).
+pub fn outbound(table: &PeerTable, pkt: &mut [u8]) -> Outbound {
+    let h = match packet::parse(pkt) {
+        Ok(h) => h,
+        Err(packet::Malformed::NotIpv4(_)) => return Outbound::Malformed(Drop::NotIpv4),
+        Err(_) => return Outbound::Malformed(Drop::Malformed),
+    };
+    let Some(i) = table.lookup(h.dst) else {
+        return Outbound::NoRoute;
+    };
+    if packet::decrement_ttl(pkt) == 0 {
+        return Outbound::Drop(i, Drop::Ttl);
+    }
+    Outbound::Send(i)
+}
+
+/// Check one packet of a datagram from `senders` (the peers behind its source address):
+/// exactly one IPv4 packet whose source lies in the sender's subnet. Returns the peer.
+pub fn inbound(
+    table: &PeerTable,
+    senders: &[(u64, usize)],
+    pkt: &[u8],
+) -> Result<usize, (Option<usize>, Drop)> {
+    let Some(&(_, first)) = senders.first() else {
+        return Err((None, Drop::UnknownSender));
+    };
+    if packet::parse(pkt).is_err() {
+        return Err((Some(first), Drop::Malformed));
+    }
+    let src = packet::src(pkt);
+    senders
+        .iter()
+        .map(|e| e.1)
+        .find(|i| table.peer(*i).subnet.contains(&src))
+        .ok_or((Some(first), Drop::InnerSource))
+}
+
+/// The live route table: the current snapshot plus the counters that outlive snapshots.
+#[derive(Debug)]
+pub struct Routes {
+    port: u16,
+    current: ArcSwap<PeerTable>,
+    counters: Mutex<BTreeMap<Ipv4Net, Arc<Counters>>>,
+    /// Traffic no peer can be blamed for (unknown senders, no route, malformed TUN packets).
+    pub unattributed: Counters,
+}
+
+impl Routes {
+    pub fn new(port: u16) -> Routes {
+        Routes {
+            port,
+            current: ArcSwap::from_pointee(PeerTable::default()),
+            counters: Mutex::new(BTreeMap::new()),
+            unattributed: Counters::default(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The current snapshot (cheap; taken once per batch by the data path).
+    pub fn load(&self) -> arc_swap::Guard<Arc<PeerTable>> {
+        self.current.load()
+    }
+
+    /// Build and swap in a snapshot for these peer leases (whatever their BackendType).
+    /// Counters of peers that stay are kept; those of removed peers are dropped.
+    pub fn publish<'a>(&self, leases: impl IntoIterator<Item = &'a Lease>) {
+        let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = BTreeMap::new();
+        let mut peers = Vec::new();
+        for l in leases {
+            let c = counters.get(&l.subnet).cloned().unwrap_or_default();
+            kept.insert(l.subnet, c.clone());
+            peers.push(Peer {
+                subnet: l.subnet,
+                addr: SocketAddrV4::new(l.attrs.public_ip, self.port),
+                counters: c,
+            });
+        }
+        *counters = kept;
+        self.current.store(Arc::new(PeerTable::new(peers)));
+    }
+
+    /// Counters of every peer, by subnet.
+    pub fn traffic(&self) -> BTreeMap<Ipv4Net, Traffic> {
+        let counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+        counters.iter().map(|(s, c)| (*s, c.snapshot())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::LeaseAttrs;
+    use crate::udp::packet::tests::packet;
+
+    fn lease(subnet: &str, ip: &str) -> Lease {
+        Lease {
+            subnet: subnet.parse().unwrap(),
+            ipv6_subnet: None,
+            attrs: LeaseAttrs {
+                public_ip: ip.parse().unwrap(),
+                public_ipv6: None,
+                backend_type: String::new(),
+                backend_data: None,
+                backend_v6_data: None,
+            },
+            etcd_lease: 0,
+            expires: None,
+        }
+    }
+
+    fn routes() -> Routes {
+        let r = Routes::new(8285);
+        r.publish(&[
+            lease("10.244.2.0/24", "198.18.0.2"),
+            lease("10.244.3.0/24", "198.18.0.3"),
+            lease("10.244.3.128/25", "198.18.0.4"),
+            lease("10.200.0.0/16", "198.18.0.5"),
+        ]);
+        r
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let r = routes();
+        let t = r.load();
+        let subnet = |ip: &str| {
+            t.lookup(ip.parse().unwrap())
+                .map(|i| t.peer(i).subnet.to_string())
+        };
+        assert_eq!(subnet("10.244.2.9").as_deref(), Some("10.244.2.0/24"));
+        assert_eq!(subnet("10.244.3.9").as_deref(), Some("10.244.3.0/24"));
+        assert_eq!(subnet("10.244.3.200").as_deref(), Some("10.244.3.128/25"));
+        assert_eq!(subnet("10.200.77.1").as_deref(), Some("10.200.0.0/16"));
+        assert_eq!(subnet("10.244.9.1"), None);
+    }
+
+    #[test]
+    fn outbound_routes_decrements_ttl_and_refuses() {
+        let r = routes();
+        let t = r.load();
+        let mut p = packet([10, 244, 1, 2], [10, 244, 2, 9], 6, 64, b"x");
+        let i = t.lookup("10.244.2.9".parse().unwrap()).unwrap();
+        assert_eq!(outbound(&t, &mut p), Outbound::Send(i));
+        assert_eq!(p[8], 63);
+        assert!(packet::header_checksum_ok(&p, 20));
+        let mut p = packet([10, 244, 1, 2], [10, 244, 2, 9], 6, 1, b"x");
+        assert_eq!(outbound(&t, &mut p), Outbound::Drop(i, Drop::Ttl));
+        let mut p = packet([10, 244, 1, 2], [10, 244, 9, 9], 6, 64, b"x");
+        assert_eq!(outbound(&t, &mut p), Outbound::NoRoute);
+        assert_eq!(
+            outbound(&t, &mut [0x60; 40]),
+            Outbound::Malformed(Drop::NotIpv4)
+        );
+        assert_eq!(
+            outbound(&t, &mut [0x45; 40]),
+            Outbound::Malformed(Drop::Malformed)
+        );
+    }
+
+    #[test]
+    fn inbound_accepts_only_known_senders_with_their_own_sources() {
+        let r = routes();
+        let t = r.load();
+        let peer2: SocketAddrV4 = "198.18.0.2:8285".parse().unwrap();
+        let ok = packet([10, 244, 2, 5], [10, 244, 1, 2], 17, 63, b"x");
+        let s = t.senders(peer2);
+        let i = t.lookup("10.244.2.5".parse().unwrap()).unwrap();
+        assert_eq!(inbound(&t, s, &ok), Ok(i));
+        let spoofed = packet([10, 244, 3, 5], [10, 244, 1, 2], 17, 63, b"x");
+        assert_eq!(inbound(&t, s, &spoofed), Err((Some(i), Drop::InnerSource)));
+        assert_eq!(inbound(&t, s, &ok[..20]), Err((Some(i), Drop::Malformed)));
+        for unknown in ["198.18.0.2:9999", "198.18.0.9:8285"] {
+            let s = t.senders(unknown.parse().unwrap());
+            assert_eq!(inbound(&t, s, &ok), Err((None, Drop::UnknownSender)));
+        }
+    }
+
+    #[test]
+    fn counters_survive_republish_and_go_with_their_peer() {
+        let r = routes();
+        let t = r.load();
+        let i = t.lookup("10.244.2.1".parse().unwrap()).unwrap();
+        t.peer(i).counters.sent(3, 300);
+        t.peer(i).counters.dropped(Drop::InnerSource, 2);
+        r.publish(&[lease("10.244.2.0/24", "198.18.0.2")]);
+        let tr = r.traffic();
+        assert_eq!(tr.len(), 1);
+        let c = &tr[&"10.244.2.0/24".parse().unwrap()];
+        assert_eq!((c.tx_packets, c.tx_bytes), (3, 300));
+        assert_eq!(c.drops.get("inner-source"), Some(&2));
+        assert_eq!(r.load().peers().len(), 1);
+    }
+}

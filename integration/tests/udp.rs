@@ -1,0 +1,316 @@
+//! The udp backend end to end on the namespace lab: three nodes on flannel0 (ICMP and TCP on
+//! every pair, MTU-sized and fragmented packets, TTL, ICMP net unreachable), interoperation
+//! with a peer that is nothing but a plain UDP socket speaking upstream's wire format, and the
+//! anti-spoofing drops with their counters in `flanneld routes`.
+
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::time::Duration;
+
+use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::{workspace_bin, Lab};
+use serde_json::Value;
+
+const PORT: u16 = 7000;
+const UDP_PORT: u16 = 8285;
+
+fn wait(what: &str, secs: u64, f: impl FnMut() -> bool) {
+    if let Err(e) = Lab::wait_until(Duration::from_secs(secs), what, f) {
+        panic!("{e:#}");
+    }
+}
+
+fn key(subnet: &str) -> String {
+    format!("/coreos.com/network/subnets/{}", subnet.replace('/', "-"))
+}
+
+/// `ping` from `ns` with extra options; true when a reply came back.
+fn ping_with(c: &Cluster, ns: &str, to: Ipv4Addr, opts: &str) -> bool {
+    (0..3).any(|_| {
+        c.lab
+            .sh(ns, &format!("ping -n -q -c 1 -W 1 {opts} {to}"))
+            .is_ok()
+    })
+}
+
+/// The `flanneld routes --json` row for `subnet` on `node`.
+fn row(c: &Cluster, node: usize, subnet: &str) -> Value {
+    let rows = c.routes_json(node, "a").unwrap();
+    rows.into_iter()
+        .find(|r| r["subnet"] == subnet)
+        .unwrap_or_else(|| panic!("no row for {subnet} on node {node}"))
+}
+
+fn drops(row: &Value, reason: &str) -> u64 {
+    row["traffic"]["drops"][reason].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn udp_three_nodes_mtu_fragments_ttl_and_net_unreachable() {
+    let mut c = Cluster::new(3, &net_config("10.244.0.0/16", "udp")).unwrap();
+    c.start_all(&Instance {
+        args: vec!["--ip-masq".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut pods = vec![];
+    for n in 1..=3 {
+        let pod = c.add_pod(n, "a", "cni0").unwrap();
+        c.lab.start_tcp_echo(&pod.0, PORT).unwrap();
+        pods.push(pod);
+    }
+    for n in 1..=3 {
+        wait(&format!("node {n} routes ok"), 15, || c.all_ok(n, "a", 2));
+    }
+    // Files, lease and device exactly as upstream's udp backend.
+    for n in 1..=3 {
+        let subnet = c.subnet(n, "a").unwrap();
+        let env = std::fs::read_to_string(c.subnet_file(n, "a")).unwrap();
+        assert!(env.contains("FLANNEL_MTU=1472\n"), "{env}");
+        let value = c
+            .lab
+            .etcdctl(&["get", &key(&subnet.to_string()), "--print-value-only"])
+            .unwrap();
+        assert_eq!(
+            value.trim_end(),
+            format!(r#"{{"PublicIP":"198.18.0.{n}","PublicIPv6":null}}"#)
+        );
+        let link = c.ip(n, "-d link show flannel0").unwrap();
+        assert!(link.contains("mtu 1472") && link.contains("tun"), "{link}");
+        let addr = c.ip(n, "-4 addr show dev flannel0").unwrap();
+        assert!(
+            addr.contains(&format!("inet {}/32", subnet.network())),
+            "{addr}"
+        );
+        let routes = c.ip(n, "route show dev flannel0").unwrap();
+        assert!(routes.contains("10.244.0.0/16"), "{routes}");
+    }
+    // ICMP and TCP on every pair.
+    for (i, (from, _)) in pods.iter().enumerate() {
+        for (j, (_, to)) in pods.iter().enumerate() {
+            if i != j {
+                assert!(c.lab.ping(from, *to), "ping {from} -> {to}");
+                assert!(c.lab.tcp_check(from, *to, PORT), "tcp {from} -> {to}");
+            }
+        }
+    }
+    let (p1, ip2) = (&pods[0].0, pods[1].1);
+    // MTU-sized (1444 + 28 = 1472, don't fragment) and fragmented (4000 bytes) packets.
+    assert!(ping_with(&c, p1, ip2, "-M do -s 1444"), "MTU-sized ping");
+    assert!(ping_with(&c, p1, ip2, "-s 4000"), "fragmented ping");
+    // TTL: the node's forward and flanneld each take one. TTL 2 reaches flanneld as 1 and is
+    // dropped there (counted); TTL 4 arrives.
+    let s2 = c.subnet(2, "a").unwrap().to_string();
+    let before = drops(&row(&c, 1, &s2), "ttl");
+    assert!(!ping_with(&c, p1, ip2, "-t 2"), "TTL 2 must not arrive");
+    assert!(drops(&row(&c, 1, &s2), "ttl") > before, "ttl drop counted");
+    assert!(ping_with(&c, p1, ip2, "-t 4"), "TTL 4 arrives");
+    // An unleased subnet: TCP gets ICMP net unreachable at once instead of timing out.
+    let labtool = workspace_bin("labtool");
+    let out = c
+        .lab
+        .exec(
+            p1,
+            &[
+                labtool.to_str().unwrap(),
+                "tcp-connect",
+                "10.244.200.9",
+                "80",
+                "--timeout-ms",
+                "3000",
+            ],
+        )
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let ms: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        text.starts_with("unreachable") && ms < 1000,
+        "connect to an unleased subnet: {text}"
+    );
+    let table = c.routes(1, "a", false).unwrap();
+    assert!(table.contains("no-route="), "{table}");
+    // Counters move with traffic.
+    let r = row(&c, 1, &s2);
+    assert!(r["traffic"]["tx_packets"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["traffic"]["rx_packets"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["next_hop"], "198.18.0.2:8285");
+    assert_eq!(r["device"], "flannel0");
+}
+
+/// A raw IPv4/UDP packet with a valid header checksum (UDP checksum 0: none).
+fn ipv4_udp(src: Ipv4Addr, dst: Ipv4Addr, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let total = 20 + 8 + payload.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let c = inet_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&sport.to_be_bytes());
+    p[22..24].copy_from_slice(&dport.to_be_bytes());
+    p[24..26].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    p
+}
+
+fn inet_checksum(b: &[u8]) -> u16 {
+    let mut sum: u32 = b
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Receive one datagram within `ms`, or None.
+fn recv(sock: &UdpSocket, ms: u64) -> Option<(Vec<u8>, std::net::SocketAddr)> {
+    sock.set_read_timeout(Some(Duration::from_millis(ms)))
+        .unwrap();
+    let mut buf = [0u8; 65536];
+    sock.recv_from(&mut buf)
+        .ok()
+        .map(|(n, from)| (buf[..n].to_vec(), from))
+}
+
+/// Nodes 2 and 3 play upstream nodes with nothing but a UDP socket on port 8285 and a lease
+/// without BackendType. Node 1 runs our flanneld with a pod answering UDP.
+#[test]
+fn udp_interoperates_with_a_plain_socket_peer_and_drops_spoofed_datagrams() {
+    let mut c = Cluster::new(3, &net_config("10.244.0.0/16", "udp")).unwrap();
+    c.start(1, &Instance::default()).unwrap();
+    c.wait_subnet_file(1, "a").unwrap();
+    let fake = [("10.244.77.0/24", 2usize), ("10.244.78.0/24", 3usize)];
+    for (subnet, n) in fake {
+        let value = format!(r#"{{"PublicIP":"198.18.0.{n}","PublicIPv6":null}}"#);
+        c.lab.etcdctl(&["put", &key(subnet), &value]).unwrap();
+    }
+    if let Err(e) = Lab::wait_until(
+        Duration::from_secs(10),
+        "node 1 sees both fake peers",
+        || c.all_ok(1, "a", 2),
+    ) {
+        panic!(
+            "{e:#}\n{}\n{}",
+            c.routes(1, "a", false).unwrap_or_default(),
+            c.log(1, "a")
+        );
+    }
+    eprintln!("{}", c.routes(1, "a", false).unwrap());
+    let socks: Vec<UdpSocket> = fake
+        .iter()
+        .map(|(_, n)| {
+            c.lab
+                .udp_socket(
+                    &c.lab.node_ns(*n),
+                    SocketAddrV4::new(Lab::node_ip(*n), UDP_PORT),
+                )
+                .unwrap()
+        })
+        .collect();
+    let (pod, pod_ip) = c.add_pod(1, "a", "cni0").unwrap();
+    let labtool = workspace_bin("labtool");
+    c.lab
+        .spawn(
+            &pod,
+            "udp-name",
+            &labtool,
+            &[
+                "udp-name".into(),
+                "5555".into(),
+                "pod1".into(),
+                "--echo-peer".into(),
+            ],
+            &[],
+        )
+        .unwrap();
+    wait("udp-name listens", 5, || {
+        c.lab.log("udp-name").contains("listening on")
+    });
+    let node1 = SocketAddrV4::new(Lab::node_ip(1), UDP_PORT);
+    let upstream_pod: Ipv4Addr = "10.244.77.5".parse().unwrap();
+
+    // Upstream → us: one raw IPv4 packet per datagram reaches the pod, whose answer comes back
+    // to the peer's socket as exactly one IPv4 packet.
+    let ask = ipv4_udp(upstream_pod, pod_ip, 4000, 5555, b"who");
+    let mut answer = None;
+    for _ in 0..5 {
+        socks[0].send_to(&ask, node1).unwrap();
+        if let Some(a) = recv(&socks[0], 1000) {
+            answer = Some(a);
+            break;
+        }
+    }
+    let (pkt, from) = answer.expect("no answer from the pod at the upstream peer's socket");
+    assert_eq!(from, std::net::SocketAddr::V4(node1), "sent from port 8285");
+    let expected_payload = format!("pod1 {upstream_pod}");
+    assert_eq!(pkt[0], 0x45, "IPv4, 20-byte header");
+    assert_eq!(
+        usize::from(u16::from_be_bytes([pkt[2], pkt[3]])),
+        pkt.len(),
+        "datagram is exactly one IPv4 packet"
+    );
+    assert_eq!(inet_checksum(&pkt[..20]), 0, "valid header checksum");
+    assert_eq!(pkt[9], 17);
+    assert_eq!(&pkt[12..16], &pod_ip.octets());
+    assert_eq!(&pkt[16..20], &upstream_pod.octets());
+    assert_eq!(
+        pkt[8], 62,
+        "TTL 64 minus the node's forward and flanneld's decrement"
+    );
+    assert_eq!(u16::from_be_bytes([pkt[20], pkt[21]]), 5555);
+    assert_eq!(u16::from_be_bytes([pkt[22], pkt[23]]), 4000);
+    assert_eq!(&pkt[28..], expected_payload.as_bytes());
+    let r = row(&c, 1, "10.244.77.0/24");
+    assert!(r["traffic"]["rx_packets"].as_u64().unwrap() >= 1, "{r}");
+    assert!(r["traffic"]["tx_packets"].as_u64().unwrap() >= 1, "{r}");
+
+    // Spoofing 1: the right inner packet from a port that is no peer's.
+    let rogue = c
+        .lab
+        .udp_socket(&c.lab.node_ns(2), SocketAddrV4::new(Lab::node_ip(2), 9999))
+        .unwrap();
+    rogue.send_to(&ask, node1).unwrap();
+    assert!(
+        recv(&socks[0], 1000).is_none(),
+        "datagram from an unknown port was delivered"
+    );
+    let table = c.routes(1, "a", false).unwrap();
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("dropped, no peer to blame:") && l.contains("unknown-sender=1")),
+        "{table}"
+    );
+    // Spoofing 2: a known peer sending an inner source from another peer's subnet (if it got
+    // through, the pod's answer would reach that other peer's socket).
+    let spoofed = ipv4_udp("10.244.78.5".parse().unwrap(), pod_ip, 4000, 5555, b"who");
+    socks[0].send_to(&spoofed, node1).unwrap();
+    assert!(
+        recv(&socks[1], 1000).is_none(),
+        "spoofed inner source was delivered"
+    );
+    wait("inner-source drop counted", 3, || {
+        drops(&row(&c, 1, "10.244.77.0/24"), "inner-source") == 1
+    });
+    // Not exactly one packet (trailing bytes): dropped as malformed.
+    let mut trailing = ask.clone();
+    trailing.extend_from_slice(b"junk");
+    socks[0].send_to(&trailing, node1).unwrap();
+    wait("malformed drop counted", 3, || {
+        drops(&row(&c, 1, "10.244.77.0/24"), "malformed") == 1
+    });
+    // The legitimate path still works.
+    socks[0].send_to(&ask, node1).unwrap();
+    assert!(
+        recv(&socks[0], 2000).is_some(),
+        "legitimate datagram after the drops"
+    );
+}
