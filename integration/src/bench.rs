@@ -1,5 +1,6 @@
-//! Shared pieces of the benchmarks (`bench-flanneld`, `bench-kube-proxy`): the summary table
-//! that prints each figure next to its same-run baseline, and small formatting helpers.
+//! Shared pieces of the benchmarks (`bench-flanneld`, `bench-kube-proxy`, `bench-datapath`): the
+//! summary table that prints each figure next to its same-run baseline, and small formatting
+//! helpers.
 
 use std::fmt::Write;
 use std::time::Duration;

@@ -11,12 +11,14 @@
 //! deleting namespaces by prefix, used by `Drop` and `lab-cleanup`),
 //! `prereq` (root check, locating workspace binaries), `cmd` (running
 //! external commands with useful errors), `services` (the Services file,
-//! sync lines and probes used to test `kube-proxy-lite`).
+//! sync lines and probes used to test `kube-proxy-lite`), `iperf` (iperf3 runs between lab
+//! namespaces for the benchmarks).
 
 pub mod bench;
 pub mod cluster;
 mod cmd;
 pub mod cni;
+pub mod iperf;
 mod lab;
 mod netns;
 mod prereq;

@@ -132,6 +132,7 @@ pub struct Group {
 }
 
 /// Reusable sendmmsg state.
+#[derive(Default)]
 pub struct Sender {
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
@@ -141,17 +142,6 @@ pub struct Sender {
 
 // SAFETY: the raw pointers inside are only scratch space, rebuilt on every `send`.
 unsafe impl Send for Sender {}
-
-impl Default for Sender {
-    fn default() -> Self {
-        Sender {
-            iovs: Vec::new(),
-            addrs: Vec::new(),
-            cmsgs: Vec::new(),
-            msgs: Vec::new(),
-        }
-    }
-}
 
 impl Sender {
     /// Send `groups` of `packets` with as few system calls as possible. `on_error` gets each

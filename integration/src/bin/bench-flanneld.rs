@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use flannel_integration::bench::{main_with, mib, pass, print_summary, Row};
 use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::iperf::{self, gbit};
+use flannel_integration::services::tail;
 use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
-use serde_json::Value;
 
 const USAGE: &str = "usage: bench-flanneld [--only convergence|memory|throughput] [--peers N]";
 const PREFIX: &str = "/coreos.com/network";
@@ -35,7 +36,6 @@ const TARGET_RSS_KIB: u64 = 20 * 1024;
 const POLL: Duration = Duration::from_millis(20);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 const IPERF_SECS: u32 = 5;
-const IPERF_PORT: u16 = 5201;
 const MAX_PEERS: usize = 5000;
 /// Log level for the benchmarked flanneld (the harness default is debug).
 const FLANNELD_LOG: &str = "info";
@@ -640,81 +640,6 @@ fn convergence_and_memory(
 
 // ------------------------------------------------------------------------------ throughput
 
-/// Runs one iperf3 test from `client` to a one-off server in `server`; returns bits/s.
-fn iperf(lab: &mut Lab, client: &str, server: &str, ip: Ipv4Addr, tag: &str) -> Result<f64> {
-    let name = format!("iperf3-{tag}");
-    let port = IPERF_PORT.to_string();
-    let srv = lab.spawn(
-        server,
-        &name,
-        Path::new("iperf3"),
-        &["-s".into(), "-1".into(), "-p".into(), port.clone()],
-        &[],
-    )?;
-    let filter = format!("sport = :{port}");
-    let mut listening = false;
-    for _ in 0..100 {
-        if !lab.is_running(srv) {
-            bail!("iperf3 server exited:\n{}", tail(&lab.log(&name), 10));
-        }
-        let out = lab.exec(server, &["ss", "-Hltn", &filter])?;
-        if !String::from_utf8_lossy(&out.stdout).trim().is_empty() {
-            listening = true;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    ensure!(listening, "iperf3 server in {server} does not listen");
-    let ip_s = ip.to_string();
-    let t = IPERF_SECS.to_string();
-    let out = lab.exec(
-        client,
-        &[
-            "iperf3",
-            "-c",
-            &ip_s,
-            "-p",
-            &port,
-            "-t",
-            &t,
-            "-J",
-            "--connect-timeout",
-            "3000",
-        ],
-    )?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let v: Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "iperf3 -J output is not JSON ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })?;
-    if let Some(err) = v.get("error").and_then(Value::as_str) {
-        bail!("iperf3 client: {err}");
-    }
-    let bps = v["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .context("iperf3 JSON lacks end.sum_received.bits_per_second")?;
-    ensure!(
-        out.status.success(),
-        "iperf3 client failed ({})",
-        out.status
-    );
-    // The one-off server exits after the test; stop it if it did not.
-    let _ = Lab::wait_until(Duration::from_secs(3), "iperf3 server exit", || {
-        !lab.is_running(srv)
-    });
-    if lab.is_running(srv) {
-        lab.kill(srv, libc::SIGTERM)?;
-    }
-    Ok(bps)
-}
-
-fn gbit(bps: f64) -> String {
-    format!("{:.2} Gbit/s", bps / 1e9)
-}
-
 fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
     println!("\n== throughput: 2-node {backend} cluster, pod to pod, iperf3 single stream {IPERF_SECS} s");
     let mut c = Cluster::new(2, &net_config("10.244.0.0/16", backend))?;
@@ -742,7 +667,19 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
         c.all_ok(1, "a", 1) && c.all_ok(2, "a", 1)
     })?;
     ensure!(c.lab.ping(&p1, ip2), "pod on node 1 cannot ping {ip2}");
-    let via_flannel = iperf(&mut c.lab, &p1, &p2, ip2, &format!("{backend}-flannel"))?;
+    let opts = iperf::Opts {
+        secs: IPERF_SECS,
+        ..iperf::Opts::default()
+    };
+    let via_flannel = iperf::run(
+        &mut c.lab,
+        &p1,
+        &p2,
+        ip2,
+        &format!("{backend}-flannel"),
+        &opts,
+    )?
+    .received_bps()?;
     println!(
         "   via flanneld {backend} (pod MTU {mtu}): {}",
         gbit(via_flannel)
@@ -771,7 +708,15 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
         c.lab.ping(&p1, ip2),
         "pod on node 1 cannot ping {ip2} over the plain route"
     );
-    let plain = iperf(&mut c.lab, &p1, &p2, ip2, &format!("{backend}-plain"))?;
+    let plain = iperf::run(
+        &mut c.lab,
+        &p1,
+        &p2,
+        ip2,
+        &format!("{backend}-plain"),
+        &opts,
+    )?
+    .received_bps()?;
     let ratio = via_flannel / plain.max(1.0);
     let label = if backend == "vxlan" {
         "throughput vxlan (kernel vxlan)".to_string()
@@ -792,10 +737,4 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
         result: "-".into(),
     });
     Ok(())
-}
-
-/// Last `n` lines of `s`.
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
