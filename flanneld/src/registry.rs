@@ -72,13 +72,20 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, RegistryError> {
     })
 }
 
+/// HTTP/2 keep-alive ping period towards etcd; must stay above etcd's
+/// `--grpc-keepalive-min-time` (5 s by default).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Registry {
     /// Connect lazily: an unreachable etcd is an error on each call, not here.
     pub async fn connect(opts: &EtcdOptions) -> Result<Registry, RegistryError> {
+        // etcd's server refuses pings closer than --grpc-keepalive-min-time (default 5 s)
+        // and closes the connection after a few, breaking every watch: ping every 10 s.
         let mut co = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(10))
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(3))
+            .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
             .with_keep_alive_while_idle(true);
         if let (Some(u), Some(p)) = (&opts.username, &opts.password) {
             co = co.with_user(u.clone(), p.clone());

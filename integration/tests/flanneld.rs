@@ -807,6 +807,13 @@ fn lease_is_renewed_before_expiry() {
     assert_ne!(first, 0);
     wait("lease renewed", 75, || lease_of(&c) != first);
     assert!(c.log(1, "a").contains("lease renewed"));
+    // A minute on one etcd connection: keep-alive pings must respect etcd's minimum interval
+    // (5 s), or etcd closes the connection and every watch breaks.
+    assert!(
+        !c.log(1, "a").contains("lease watch broken"),
+        "{}",
+        c.log(1, "a")
+    );
     let ttl = c
         .lab
         .etcdctl(&["lease", "timetolive", &format!("{:x}", lease_of(&c))])
