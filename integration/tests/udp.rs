@@ -138,6 +138,41 @@ fn udp_three_nodes_mtu_fragments_ttl_and_net_unreachable() {
     assert!(r["traffic"]["rx_packets"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["next_hop"], "198.18.0.2:8285");
     assert_eq!(r["device"], "flannel0");
+
+    // Route table swaps while traffic flows: 60 leases come and go during a 400-packet ping
+    // at 5 ms intervals; not one packet is lost.
+    let churn = "for i in $(seq 100 159); do \
+        etcdctl --endpoints=http://198.18.0.254:2379 put /coreos.com/network/subnets/10.244.$i.0-24 \
+          '{\"PublicIP\":\"198.18.0.99\",\"PublicIPv6\":null}' >/dev/null && \
+        etcdctl --endpoints=http://198.18.0.254:2379 del /coreos.com/network/subnets/10.244.$i.0-24 >/dev/null \
+          || exit 1; done; echo churn done";
+    let fabric = c.lab.fabric_ns();
+    let id = c
+        .lab
+        .spawn(
+            &fabric,
+            "lease-churn",
+            std::path::Path::new("sh"),
+            &["-c".into(), churn.into()],
+            &[("ETCDCTL_API".into(), "3".into())],
+        )
+        .unwrap();
+    let out = c
+        .lab
+        .sh(p1, &format!("ping -n -q -i 0.005 -c 400 {ip2}"))
+        .unwrap();
+    assert!(out.contains(" 0% packet loss"), "{out}");
+    wait("lease churn finishes", 30, || !c.lab.is_running(id));
+    assert!(
+        c.lab.log("lease-churn").contains("churn done"),
+        "{}",
+        c.lab.log("lease-churn")
+    );
+    assert!(
+        c.log(1, "a").contains("10.244.159.0/24"),
+        "node 1 saw the churn"
+    );
+    wait("back to two peers", 5, || c.all_ok(1, "a", 2));
 }
 
 /// A raw IPv4/UDP packet with a valid header checksum (UDP checksum 0: none).
