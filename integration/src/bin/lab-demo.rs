@@ -4,7 +4,7 @@
 //! every other pod (ICMP and TCP) and the outside world, prints `flanneld routes` of each node,
 //! and tears everything down.
 //!
-//! Usage: lab-demo [--backend vxlan|host-gw] [--nodes N]
+//! Usage: lab-demo [--backend vxlan|host-gw|udp] [--nodes N]
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -40,10 +40,10 @@ fn parse_args() -> Result<(String, usize)> {
                     .context("--nodes expects a number")?
             }
             "-h" | "--help" => {
-                println!("usage: lab-demo [--backend vxlan|host-gw] [--nodes N]");
+                println!("usage: lab-demo [--backend vxlan|host-gw|udp] [--nodes N]");
                 std::process::exit(0);
             }
-            other => bail!("unknown argument {other:?} (usage: lab-demo [--backend vxlan|host-gw] [--nodes N])"),
+            other => bail!("unknown argument {other:?} (usage: lab-demo [--backend vxlan|host-gw|udp] [--nodes N])"),
         }
     }
     if !(2..=20).contains(&nodes) {
