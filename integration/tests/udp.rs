@@ -173,6 +173,62 @@ fn udp_three_nodes_mtu_fragments_ttl_and_net_unreachable() {
         "node 1 saw the churn"
     );
     wait("back to two peers", 5, || c.all_ok(1, "a", 2));
+
+    // Restart: flannel0 (same device), its address and route stay while flanneld is down; the
+    // node keeps its subnet and an open TCP connection survives.
+    let labtool = workspace_bin("labtool");
+    let hold = c
+        .lab
+        .spawn(
+            p1,
+            "tcp-hold",
+            &labtool,
+            &[
+                "tcp-hold".into(),
+                ip2.to_string(),
+                PORT.to_string(),
+                "--seconds".into(),
+                "6".into(),
+            ],
+            &[],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let link_before = c.ip(2, "-o link show flannel0").unwrap();
+    let subnet_before = c.subnet(2, "a").unwrap();
+    c.stop(2, "a", 15).unwrap();
+    assert_eq!(
+        c.ip(2, "-o link show flannel0").unwrap().split(':').next(),
+        link_before.split(':').next()
+    );
+    assert!(c
+        .ip(2, "route show dev flannel0")
+        .unwrap()
+        .contains("10.244.0.0/16"));
+    std::thread::sleep(Duration::from_secs(1));
+    c.start(
+        2,
+        &Instance {
+            args: vec!["--ip-masq".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    c.wait_subnet_file(2, "a").unwrap();
+    assert_eq!(
+        c.subnet(2, "a").unwrap(),
+        subnet_before,
+        "node 2 keeps its subnet"
+    );
+    wait("node 2 routes ok after restart", 15, || c.all_ok(2, "a", 2));
+    wait("tcp-hold to finish", 20, || !c.lab.is_running(hold));
+    let st = c.lab.exit_status(hold).unwrap().unwrap();
+    assert!(
+        st.success(),
+        "TCP connection across the restart:\n{}",
+        c.lab.log("tcp-hold")
+    );
+    assert!(c.lab.ping(p1, ip2), "ping after restart");
 }
 
 /// A raw IPv4/UDP packet with a valid header checksum (UDP checksum 0: none).
@@ -222,9 +278,17 @@ fn udp_interoperates_with_a_plain_socket_peer_and_drops_spoofed_datagrams() {
     let mut c = Cluster::new(3, &net_config("10.244.0.0/16", "udp")).unwrap();
     c.start(1, &Instance::default()).unwrap();
     c.wait_subnet_file(1, "a").unwrap();
-    let fake = [("10.244.77.0/24", 2usize), ("10.244.78.0/24", 3usize)];
-    for (subnet, n) in fake {
-        let value = format!(r#"{{"PublicIP":"198.18.0.{n}","PublicIPv6":null}}"#);
+    // Peer 3's lease says vxlan: the udp backend uses every peer lease whatever its type.
+    let fake = [
+        ("10.244.77.0/24", 2usize, ""),
+        (
+            "10.244.78.0/24",
+            3usize,
+            r#","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:03"}"#,
+        ),
+    ];
+    for (subnet, n, extra) in fake {
+        let value = format!(r#"{{"PublicIP":"198.18.0.{n}","PublicIPv6":null{extra}}}"#);
         c.lab.etcdctl(&["put", &key(subnet), &value]).unwrap();
     }
     if let Err(e) = Lab::wait_until(
@@ -241,7 +305,7 @@ fn udp_interoperates_with_a_plain_socket_peer_and_drops_spoofed_datagrams() {
     eprintln!("{}", c.routes(1, "a", false).unwrap());
     let socks: Vec<UdpSocket> = fake
         .iter()
-        .map(|(_, n)| {
+        .map(|(_, n, _)| {
             c.lab
                 .udp_socket(
                     &c.lab.node_ns(*n),
@@ -303,6 +367,11 @@ fn udp_interoperates_with_a_plain_socket_peer_and_drops_spoofed_datagrams() {
     assert_eq!(u16::from_be_bytes([pkt[20], pkt[21]]), 5555);
     assert_eq!(u16::from_be_bytes([pkt[22], pkt[23]]), 4000);
     assert_eq!(&pkt[28..], expected_payload.as_bytes());
+    // The same through the peer whose lease says vxlan.
+    let ask3 = ipv4_udp("10.244.78.5".parse().unwrap(), pod_ip, 4000, 5555, b"who");
+    socks[1].send_to(&ask3, node1).unwrap();
+    let (pkt3, _) = recv(&socks[1], 2000).expect("no answer at the vxlan-typed peer's socket");
+    assert_eq!(&pkt3[16..20], &[10, 244, 78, 5]);
     let r = row(&c, 1, "10.244.77.0/24");
     assert!(r["traffic"]["rx_packets"].as_u64().unwrap() >= 1, "{r}");
     assert!(r["traffic"]["tx_packets"].as_u64().unwrap() >= 1, "{r}");

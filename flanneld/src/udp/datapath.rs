@@ -32,8 +32,8 @@ const MAX_SUPERPACKET: usize = 65_535;
 /// Minimum time between two warnings of the same kind from one thread.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
-/// Open `name` as a multi-queue TUN device with `queues` queues, with offloads when the kernel
-/// allows them. Returns one handle per queue.
+/// Open (or re-attach to) `name` as a persistent multi-queue TUN device with `queues` queues,
+/// with offloads when the kernel allows them. Returns one handle per queue.
 pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
     let build = |offload: bool| {
         DeviceBuilder::new()
@@ -52,6 +52,12 @@ pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
             build(false)?
         }
     };
+    // Persistent, like the other backends' devices: flannel0, its address and its route stay
+    // while flanneld restarts, so pod traffic waits for the new process instead of leaving
+    // unencapsulated through the default route.
+    if let Err(e) = first.persist() {
+        warn!(dev = name, "cannot make the TUN device persistent: {e}");
+    }
     info!(
         dev = name,
         queues,
