@@ -123,7 +123,6 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::config;
-    use crate::lease::LeaseAttrs;
     use rand::SeedableRng;
 
     fn cfg(net: &str) -> NetworkConfig {
@@ -134,19 +133,9 @@ mod tests {
     }
 
     fn lease(subnet: &str, ip: &str, etcd_lease: i64) -> Lease {
-        Lease {
-            subnet: subnet.parse().unwrap(),
-            ipv6_subnet: None,
-            attrs: LeaseAttrs {
-                public_ip: ip.parse().unwrap(),
-                public_ipv6: None,
-                backend_type: "host-gw".into(),
-                backend_data: None,
-                backend_v6_data: None,
-            },
-            etcd_lease,
-            expires: None,
-        }
+        let mut l = Lease::for_test(subnet, ip, "host-gw");
+        l.etcd_lease = etcd_lease;
+        l
     }
 
     fn rng() -> rand::rngs::StdRng {

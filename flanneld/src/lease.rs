@@ -120,6 +120,27 @@ pub struct Lease {
     pub expires: Option<SystemTime>,
 }
 
+#[cfg(test)]
+impl Lease {
+    /// A lease for unit tests: `subnet` leased by `public_ip` with `backend_type`, no backend
+    /// data, etcd lease 0, no expiry known.
+    pub(crate) fn for_test(subnet: &str, public_ip: &str, backend_type: &str) -> Lease {
+        Lease {
+            subnet: subnet.parse().expect("test subnet"),
+            ipv6_subnet: None,
+            attrs: LeaseAttrs {
+                public_ip: public_ip.parse().expect("test public IP"),
+                public_ipv6: None,
+                backend_type: backend_type.into(),
+                backend_data: None,
+                backend_v6_data: None,
+            },
+            etcd_lease: 0,
+            expires: None,
+        }
+    }
+}
+
 impl Lease {
     pub fn is_reservation(&self) -> bool {
         self.etcd_lease == 0

@@ -80,6 +80,32 @@ pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
+/// The value of a numeric option `flag` (the next argument), which must lie in `range`.
+pub fn number_arg<T>(
+    args: &mut impl Iterator<Item = String>,
+    flag: &str,
+    range: std::ops::RangeInclusive<T>,
+) -> anyhow::Result<T>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    use anyhow::Context;
+    let v = args
+        .next()
+        .with_context(|| format!("{flag} needs a value"))?;
+    let n: T = v
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{flag} expects a number, got {v:?}"))?;
+    if !range.contains(&n) {
+        anyhow::bail!(
+            "{flag} must be between {} and {}",
+            range.start(),
+            range.end()
+        );
+    }
+    Ok(n)
+}
+
 /// "PASS" or "MISS" for a target.
 pub fn pass(ok: bool) -> String {
     if ok { "PASS" } else { "MISS" }.to_string()

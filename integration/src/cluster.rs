@@ -37,6 +37,18 @@ impl Default for Instance {
     }
 }
 
+/// Two pods on a 2-node cluster, as the benchmarks use them.
+#[derive(Debug, Clone)]
+pub struct PodPair {
+    /// Pod namespace on node 1 (the client side).
+    pub p1: String,
+    /// Pod namespace on node 2 (the server side) and its address.
+    pub p2: String,
+    pub ip2: Ipv4Addr,
+    /// FLANNEL_MTU, set on both pods' eth0.
+    pub mtu: u32,
+}
+
 pub struct Cluster {
     pub lab: Lab,
     procs: Vec<(usize, String, ProcId)>,
@@ -266,6 +278,64 @@ impl Cluster {
             Ok(rows) => rows.len() == peers && rows.iter().all(|r| r["kernel"] == "ok"),
             Err(_) => false,
         }
+    }
+
+    /// The benchmarks' setup on a 2-node cluster: flanneld started everywhere with `inst`, one
+    /// pod per node with eth0 at FLANNEL_MTU (as the CNI plugin sets it), both nodes' routes
+    /// ok and a ping across.
+    pub fn start_pod_pair(&mut self, inst: &Instance, timeout: Duration) -> Result<PodPair> {
+        self.start_all(inst)?;
+        let (p1, _) = self.add_pod(1, "a", "cni0")?;
+        let (p2, ip2) = self.add_pod(2, "a", "cni0")?;
+        let path = self.subnet_file(1, "a");
+        let env = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let v = env
+            .lines()
+            .find_map(|l| l.strip_prefix("FLANNEL_MTU="))
+            .with_context(|| format!("no FLANNEL_MTU in {}", path.display()))?;
+        let mtu: u32 = v
+            .trim()
+            .parse()
+            .with_context(|| format!("bad FLANNEL_MTU {v:?} in {}", path.display()))?;
+        for pod in [&p1, &p2] {
+            self.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
+        }
+        Lab::wait_until(timeout, "both nodes' routes ok", || {
+            self.all_ok(1, "a", 1) && self.all_ok(2, "a", 1)
+        })?;
+        if !self.lab.ping(&p1, ip2) {
+            bail!("pod on node 1 cannot ping {ip2}");
+        }
+        Ok(PodPair { p1, p2, ip2, mtu })
+    }
+
+    /// The plain-routing baseline of the benchmarks on a 2-node cluster: flanneld stopped with
+    /// SIGTERM (which leaves its state) and routes between the node subnets set by hand via
+    /// eth0; checked with a ping from `pod` to `ip` on node 2.
+    pub fn plain_routes(&mut self, pod: &str, ip: Ipv4Addr) -> Result<()> {
+        for n in 1..=2 {
+            self.stop(n, "a", libc::SIGTERM)
+                .with_context(|| format!("stopping flanneld on node {n}"))?;
+        }
+        let s1 = self.subnet(1, "a")?;
+        let s2 = self.subnet(2, "a")?;
+        self.ip(
+            1,
+            &format!("route replace {s2} via {} dev eth0", Lab::node_ip(2)),
+        )?;
+        self.ip(
+            2,
+            &format!("route replace {s1} via {} dev eth0", Lab::node_ip(1)),
+        )?;
+        let got = self.ip(1, &format!("route get {ip}"))?;
+        if !got.contains("dev eth0") {
+            bail!("plain route not in effect on node 1: {got}");
+        }
+        if !self.lab.ping(pod, ip) {
+            bail!("pod {pod} cannot ping {ip} over the plain route");
+        }
+        Ok(())
     }
 
     /// `ip <args>` in a node namespace.

@@ -287,7 +287,7 @@ pub fn diff(desired: &KernelState, actual: &KernelState) -> Changes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::{LeaseAttrs, VxlanLeaseData};
+    use crate::lease::VxlanLeaseData;
 
     fn ext() -> External {
         External {
@@ -316,25 +316,16 @@ mod tests {
     }
 
     fn peer(subnet: &str, ip: &str, ty: &str, mac: Option<&str>) -> Lease {
-        Lease {
-            subnet: subnet.parse().unwrap(),
-            ipv6_subnet: None,
-            attrs: LeaseAttrs {
-                public_ip: ip.parse().unwrap(),
-                public_ipv6: None,
-                backend_type: ty.into(),
-                backend_data: mac.map(|m| {
-                    VxlanLeaseData {
-                        vni: 1,
-                        vtep_mac: m.into(),
-                    }
-                    .to_raw()
-                }),
-                backend_v6_data: None,
-            },
-            etcd_lease: 1,
-            expires: None,
-        }
+        let mut l = Lease::for_test(subnet, ip, ty);
+        l.attrs.backend_data = mac.map(|m| {
+            VxlanLeaseData {
+                vni: 1,
+                vtep_mac: m.into(),
+            }
+            .to_raw()
+        });
+        l.etcd_lease = 1;
+        l
     }
 
     #[test]

@@ -317,24 +317,11 @@ impl Routes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lease::LeaseAttrs;
     use crate::udp::packet::tests::packet;
     use proptest::prelude::*;
 
     fn lease(subnet: &str, ip: &str) -> Lease {
-        Lease {
-            subnet: subnet.parse().unwrap(),
-            ipv6_subnet: None,
-            attrs: LeaseAttrs {
-                public_ip: ip.parse().unwrap(),
-                public_ipv6: None,
-                backend_type: String::new(),
-                backend_data: None,
-                backend_v6_data: None,
-            },
-            etcd_lease: 0,
-            expires: None,
-        }
+        Lease::for_test(subnet, ip, "")
     }
 
     fn routes() -> Routes {

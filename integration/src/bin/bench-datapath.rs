@@ -38,8 +38,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, pass, print_summary, Row};
-use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::bench::{main_with, number_arg, pass, print_summary, Row};
+use flannel_integration::cluster::{net_config, Cluster, Instance, PodPair};
 use flannel_integration::iperf::{self, gbit, UdpStats};
 use flannel_integration::services::tail;
 use flannel_integration::{try_workspace_bin, Lab, ProcId, POD_NETWORK};
@@ -128,15 +128,7 @@ fn parse_args() -> Result<Option<Opts>> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--secs" => {
-                let v = args.next().context("--secs needs a value")?;
-                opts.secs = v
-                    .parse()
-                    .with_context(|| format!("--secs expects a number, got {v:?}"))?;
-                if !(1..=MAX_SECS).contains(&opts.secs) {
-                    bail!("--secs must be between 1 and {MAX_SECS}");
-                }
-            }
+            "--secs" => opts.secs = number_arg(&mut args, "--secs", 1..=MAX_SECS)?,
             "--only" => {
                 let v = args.next().context("--only needs a value")?;
                 for name in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -306,21 +298,10 @@ fn measure_in(c: &mut Cluster, dp: Datapath, secs: u32) -> Result<Figures> {
         env: vec![("FLANNELD_LOG".into(), FLANNELD_LOG.into())],
         ..Default::default()
     };
-    c.start_all(&inst)?;
-    let (p1, _ip1) = c.add_pod(1, "a", "cni0")?;
-    let (p2, ip2) = c.add_pod(2, "a", "cni0")?;
-    let mtu = flannel_mtu(c)?;
-    // As the CNI plugin would: pod MTU = FLANNEL_MTU.
-    for pod in [&p1, &p2] {
-        c.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
-    }
-    Lab::wait_until(READY_TIMEOUT, "both nodes' routes ok", || {
-        c.all_ok(1, "a", 1) && c.all_ok(2, "a", 1)
-    })?;
-    ensure!(c.lab.ping(&p1, ip2), "pod on node 1 cannot ping {ip2}");
+    let PodPair { p1, p2, ip2, mtu } = c.start_pod_pair(&inst, READY_TIMEOUT)?;
 
     let flanneld = if dp == Datapath::Plain {
-        plain_routes(c, &p1, ip2)?;
+        c.plain_routes(&p1, ip2)?;
         Vec::new()
     } else {
         (1..=2)
@@ -406,48 +387,6 @@ fn measure_in(c: &mut Cluster, dp: Datapath, secs: u32) -> Result<Figures> {
 }
 
 /// `FLANNEL_MTU` of node 1's subnet file.
-fn flannel_mtu(c: &Cluster) -> Result<u32> {
-    let path = c.subnet_file(1, "a");
-    let env =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v = env
-        .lines()
-        .find_map(|l| l.strip_prefix("FLANNEL_MTU="))
-        .with_context(|| format!("no FLANNEL_MTU in {}", path.display()))?;
-    v.trim()
-        .parse()
-        .with_context(|| format!("bad FLANNEL_MTU {v:?} in {}", path.display()))
-}
-
-/// The plain baseline: flanneld stopped with SIGTERM (which leaves its state) and routes
-/// between the node subnets set by hand via eth0.
-fn plain_routes(c: &mut Cluster, p1: &str, ip2: Ipv4Addr) -> Result<()> {
-    for n in 1..=2 {
-        c.stop(n, "a", libc::SIGTERM)
-            .with_context(|| format!("stopping flanneld on node {n}"))?;
-    }
-    let s1 = c.subnet(1, "a")?;
-    let s2 = c.subnet(2, "a")?;
-    c.ip(
-        1,
-        &format!("route replace {s2} via {} dev eth0", Lab::node_ip(2)),
-    )?;
-    c.ip(
-        2,
-        &format!("route replace {s1} via {} dev eth0", Lab::node_ip(1)),
-    )?;
-    let got = c.ip(1, &format!("route get {ip2}"))?;
-    ensure!(
-        got.contains("dev eth0"),
-        "plain route not in effect on node 1: {got}"
-    );
-    ensure!(
-        c.lab.ping(p1, ip2),
-        "pod on node 1 cannot ping {ip2} over the plain route"
-    );
-    Ok(())
-}
-
 /// `ping -c 300 -i 0.002` from `from` to `to`; every reply's `time=` in ms.
 fn ping(lab: &Lab, from: &str, to: Ipv4Addr) -> Result<Ping> {
     let to = to.to_string();

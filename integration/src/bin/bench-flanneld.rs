@@ -21,8 +21,8 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, mib, pass, print_summary, Row};
-use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::bench::{main_with, mib, number_arg, pass, print_summary, Row};
+use flannel_integration::cluster::{net_config, Cluster, Instance, PodPair};
 use flannel_integration::iperf::{self, gbit};
 use flannel_integration::services::tail;
 use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
@@ -79,15 +79,7 @@ fn parse_args() -> Result<Option<Opts>> {
                     other => bail!("--only: unknown step {other:?}"),
                 });
             }
-            "--peers" => {
-                let v = args.next().context("--peers needs a value")?;
-                opts.peers = v
-                    .parse()
-                    .with_context(|| format!("--peers expects a number, got {v:?}"))?;
-                if !(1..=MAX_PEERS).contains(&opts.peers) {
-                    bail!("--peers must be between 1 and {MAX_PEERS}");
-                }
-            }
+            "--peers" => opts.peers = number_arg(&mut args, "--peers", 1..=MAX_PEERS)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -648,25 +640,7 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
         env: vec![("FLANNELD_LOG".into(), FLANNELD_LOG.into())],
         ..Default::default()
     };
-    c.start_all(&inst)?;
-    let (p1, _ip1) = c.add_pod(1, "a", "cni0")?;
-    let (p2, ip2) = c.add_pod(2, "a", "cni0")?;
-    let env = std::fs::read_to_string(c.subnet_file(1, "a"))?;
-    let mtu: u32 = env
-        .lines()
-        .find_map(|l| l.strip_prefix("FLANNEL_MTU="))
-        .context("no FLANNEL_MTU in subnet file")?
-        .trim()
-        .parse()
-        .context("bad FLANNEL_MTU")?;
-    // As the CNI plugin would: pod MTU = FLANNEL_MTU.
-    for pod in [&p1, &p2] {
-        c.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
-    }
-    Lab::wait_until(Duration::from_secs(20), "both nodes' routes ok", || {
-        c.all_ok(1, "a", 1) && c.all_ok(2, "a", 1)
-    })?;
-    ensure!(c.lab.ping(&p1, ip2), "pod on node 1 cannot ping {ip2}");
+    let PodPair { p1, p2, ip2, mtu } = c.start_pod_pair(&inst, Duration::from_secs(20))?;
     let opts = iperf::Opts {
         secs: IPERF_SECS,
         ..iperf::Opts::default()
@@ -686,28 +660,7 @@ fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
     );
 
     // Plain routed path: flanneld stopped (SIGTERM leaves its state), hand-set routes via eth0.
-    for n in 1..=2 {
-        c.stop(n, "a", libc::SIGTERM)?;
-    }
-    let s1 = c.subnet(1, "a")?;
-    let s2 = c.subnet(2, "a")?;
-    c.ip(
-        1,
-        &format!("route replace {s2} via {} dev eth0", Lab::node_ip(2)),
-    )?;
-    c.ip(
-        2,
-        &format!("route replace {s1} via {} dev eth0", Lab::node_ip(1)),
-    )?;
-    let got = c.ip(1, &format!("route get {ip2}"))?;
-    ensure!(
-        got.contains("dev eth0"),
-        "plain route not in effect on node 1: {got}"
-    );
-    ensure!(
-        c.lab.ping(&p1, ip2),
-        "pod on node 1 cannot ping {ip2} over the plain route"
-    );
+    c.plain_routes(&p1, ip2)?;
     let plain = iperf::run(
         &mut c.lab,
         &p1,

@@ -38,7 +38,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, mib, pass, print_summary, Row};
+use flannel_integration::bench::{main_with, mib, number_arg, pass, print_summary, Row};
 use flannel_integration::services::{
     count_chains, iptables_save, sep_chain, service_list, spawn_kube_proxy, sync_lines, tail,
     write_atomic, KubeProxy, Service, SyncLine, CLUSTER_CIDR, KUBE_PROXY_BIN,
@@ -95,15 +95,7 @@ fn parse_args() -> Result<Option<Opts>> {
                     other => bail!("--only: unknown step {other:?}"),
                 });
             }
-            "--services" => {
-                let v = args.next().context("--services needs a value")?;
-                opts.services = v
-                    .parse()
-                    .with_context(|| format!("--services expects a number, got {v:?}"))?;
-                if !(1..=MAX_SERVICES).contains(&opts.services) {
-                    bail!("--services must be between 1 and {MAX_SERVICES}");
-                }
-            }
+            "--services" => opts.services = number_arg(&mut args, "--services", 1..=MAX_SERVICES)?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
