@@ -29,6 +29,9 @@ use super::table::{self, Counters, Drop, Outbound, PeerTable, Routes};
 const RECV_BATCH: usize = 16;
 /// Largest TCP superpacket the TUN hands over.
 const MAX_SUPERPACKET: usize = 65_535;
+/// Smallest TCP MSS the kernel lets a peer ask for (`net.ipv4.tcp_min_snd_mss` default): a
+/// superpacket read from the TUN splits into at most 64 KiB / this many packets.
+const MIN_MSS: usize = 48;
 /// Minimum time between two warnings of the same kind from one thread.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
@@ -157,10 +160,13 @@ fn send_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes, mtu: usize) -> io
     }
     let hdr = if dev.tcp_gso() { VIRTIO_NET_HDR_LEN } else { 0 };
     let mut raw = vec![0u8; hdr + MAX_SUPERPACKET];
-    // Room for one superpacket split into segments of the smallest plausible size.
-    let per_read = MAX_SUPERPACKET / mtu.saturating_sub(80).max(500) + 2;
-    let batch = IDEAL_BATCH_SIZE.max(2 * per_read);
-    let mut bufs = vec![vec![0u8; mtu.max(1500) + 256]; batch];
+    // Room for a whole superpacket split at the smallest MSS a peer can ask for, plus a batch:
+    // one slab, so the pages of buffers never used are never touched.
+    let per_read = MAX_SUPERPACKET / MIN_MSS + 2;
+    let batch = IDEAL_BATCH_SIZE + per_read;
+    let size = mtu.max(1500) + 256;
+    let mut slab = vec![0u8; batch * size];
+    let mut bufs: Vec<&mut [u8]> = slab.chunks_mut(size).collect();
     let mut sizes = vec![0usize; batch];
     let mut sender = Sender::default();
     let mut plan = Plan::default();
@@ -230,7 +236,13 @@ struct Plan {
 }
 
 impl Plan {
-    fn build(&mut self, table: &PeerTable, bufs: &mut [Vec<u8>], sizes: &[usize], max_seg: usize) {
+    fn build(
+        &mut self,
+        table: &PeerTable,
+        bufs: &mut [&mut [u8]],
+        sizes: &[usize],
+        max_seg: usize,
+    ) {
         self.order.clear();
         self.peers.clear();
         self.groups.clear();
