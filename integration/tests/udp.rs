@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
-use flannel_integration::cluster::{net_config, Cluster, Instance};
+use flannel_integration::cluster::{Cluster, Instance};
 use flannel_integration::{workspace_bin, Lab};
 use serde_json::Value;
 
@@ -46,7 +46,11 @@ fn drops(row: &Value, reason: &str) -> u64 {
 
 #[test]
 fn udp_three_nodes_mtu_fragments_ttl_and_net_unreachable() {
-    let mut c = Cluster::new(3, &net_config("10.244.0.0/16", "udp")).unwrap();
+    // Nodes lease below 10.244.100.0: the lease churn (100-159) and the unleased destination
+    // (10.244.200.9) below never touch a node's subnet.
+    let config =
+        r#"{"Network":"10.244.0.0/16","SubnetMax":"10.244.99.0","Backend":{"Type":"udp"}}"#;
+    let mut c = Cluster::new(3, config).unwrap();
     c.start_all(&Instance {
         args: vec!["--ip-masq".into()],
         ..Default::default()
@@ -302,7 +306,10 @@ fn recv(sock: &UdpSocket, ms: u64) -> Option<(Vec<u8>, std::net::SocketAddr)> {
 /// without BackendType. Node 1 runs our flanneld with a pod answering UDP.
 #[test]
 fn udp_interoperates_with_a_plain_socket_peer_and_drops_spoofed_datagrams() {
-    let mut c = Cluster::new(3, &net_config("10.244.0.0/16", "udp")).unwrap();
+    // Node 1 leases below 10.244.51.0, so the fake peers' subnets (77, 78) are never its own.
+    let config =
+        r#"{"Network":"10.244.0.0/16","SubnetMax":"10.244.50.0","Backend":{"Type":"udp"}}"#;
+    let mut c = Cluster::new(3, config).unwrap();
     c.start(1, &Instance::default()).unwrap();
     c.wait_subnet_file(1, "a").unwrap();
     // Peer 3's lease says vxlan: the udp backend uses every peer lease whatever its type.
