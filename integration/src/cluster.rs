@@ -55,8 +55,16 @@ pub struct Cluster {
 }
 
 /// The network config used by most tests.
+/// The network config for `network` and `backend`. In the lab's pod network nodes lease from
+/// the lower half (up to 10.244.127.0/24): tests put fake peers, reservations of other nodes
+/// and unleased destinations in the upper half, where no node's random subnet can collide.
 pub fn net_config(network: &str, backend: &str) -> String {
-    format!(r#"{{"Network":"{network}","Backend":{{"Type":"{backend}"}}}}"#)
+    let max = if network == crate::POD_NETWORK {
+        r#","SubnetMax":"10.244.127.0""#
+    } else {
+        ""
+    };
+    format!(r#"{{"Network":"{network}"{max},"Backend":{{"Type":"{backend}"}}}}"#)
 }
 
 impl Cluster {

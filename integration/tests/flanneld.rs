@@ -203,17 +203,17 @@ fn deleted_lease_is_removed_everywhere_within_2s_and_malformed_keys_are_skipped(
         .etcdctl(&["put", "/coreos.com/network/subnets/garbage", "x"])
         .unwrap();
     c.lab
-        .etcdctl(&["put", &key("10.244.77.0/24"), "{not json"])
+        .etcdctl(&["put", &key("10.244.177.0/24"), "{not json"])
         .unwrap();
     c.lab
-        .etcdctl(&["put", &key("10.244.78.0/24"), r#"{"PublicIP":"nope"}"#])
+        .etcdctl(&["put", &key("10.244.178.0/24"), r#"{"PublicIP":"nope"}"#])
         .unwrap();
     for n in 1..=3 {
         wait("malformed keys logged", 5, || {
             let log = c.log(n, "a");
             log.contains("subnets/garbage")
-                && log.contains("10.244.77.0-24")
-                && log.contains("10.244.78.0-24")
+                && log.contains("10.244.177.0-24")
+                && log.contains("10.244.178.0-24")
         });
         assert!(
             c.lab.is_running(c.proc(n, "a").unwrap()),
