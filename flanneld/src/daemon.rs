@@ -152,6 +152,11 @@ async fn setup_backend(
                 let link = nl.link_by_name(udp::DEVICE).await?.with_context(|| {
                     format!("TUN device {} not found after creating it", udp::DEVICE)
                 })?;
+                // flannel0 carries IPv4 only: no link-local address, so the kernel sends no
+                // IPv6 through it (best effort: the kernel may have no IPv6 at all).
+                if let Err(e) = nl.disable_ipv6_addr_gen(link.index).await {
+                    tracing::debug!("{e}");
+                }
                 let mtu = ext.mtu.saturating_sub(udp::OVERHEAD);
                 nl.set_mtu_up(link.index, mtu)
                     .await

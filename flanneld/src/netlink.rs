@@ -15,7 +15,8 @@ use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
-    InfoData, InfoKind, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVxlan, LinkAttribute,
+    LinkFlags, LinkInfo, LinkMessage,
 };
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
@@ -250,6 +251,18 @@ impl Netlink {
             .filter(|m| m.header.index == index)
             .filter_map(addr_from_msg)
             .collect())
+    }
+
+    /// Stop the kernel from giving a link an IPv6 link-local address (and so from sending
+    /// router solicitations and MLD reports through it). Set before the link first goes up.
+    pub async fn disable_ipv6_addr_gen(&self, index: u32) -> Result<(), NetlinkError> {
+        let mut msg = LinkUnspec::new_with_index(index).build();
+        msg.attributes
+            .push(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+            )]));
+        self.set_link(format!("IPv6 addrgenmode none on link #{index}"), msg)
+            .await
     }
 
     /// Set a link's MTU and bring it up.

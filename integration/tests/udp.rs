@@ -87,6 +87,9 @@ fn udp_three_nodes_mtu_fragments_ttl_and_net_unreachable() {
         );
         let routes = c.ip(n, "route show dev flannel0").unwrap();
         assert!(routes.contains("10.244.0.0/16"), "{routes}");
+        // IPv4 only: no link-local address, so the kernel sends no IPv6 into flannel0.
+        let v6 = c.ip(n, "-6 addr show dev flannel0").unwrap();
+        assert!(v6.trim().is_empty(), "{v6}");
     }
     // ICMP and TCP on every pair.
     for (i, (from, _)) in pods.iter().enumerate() {

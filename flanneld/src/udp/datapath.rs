@@ -39,10 +39,13 @@ const WARN_EVERY: Duration = Duration::from_secs(10);
 /// with offloads when the kernel allows them. Returns one handle per queue.
 pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
     let build = |offload: bool| {
+        // Up/down is left alone: a new device stays down until the daemon has configured it,
+        // a persistent one kept from the previous run stays up.
         DeviceBuilder::new()
             .name(name)
             .multi_queue(true)
             .offload(offload)
+            .inherit_enable_state()
             .build_sync()
     };
     let first = match build(true) {
