@@ -203,11 +203,11 @@ fn send_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes, mtu: usize) -> io
         for i in plan.unreachable.drain(..) {
             answer_unreachable(dev, hdr, &bufs[i][..sizes[i]], &routes.unattributed);
         }
-        let packets: Vec<&[u8]> = plan.order.iter().map(|&i| &bufs[i][..sizes[i]]).collect();
-        sender.send(sock, &packets, &plan.groups, |g, e| {
+        let packets = plan.order.iter().map(|&i| &bufs[i][..sizes[i]]);
+        sender.send(sock, packets, &plan.groups, |g, e| {
             plan.failed.push((*g, e));
         });
-        plan.count(&table, &packets, routes);
+        plan.count(&table, &sizes, routes);
     }
 }
 
@@ -290,14 +290,14 @@ impl Plan {
     }
 
     /// Add the batch to the counters: one update per group, not per packet.
-    fn count(&mut self, table: &PeerTable, packets: &[&[u8]], routes: &Routes) {
+    fn count(&mut self, table: &PeerTable, sizes: &[usize], routes: &Routes) {
         for g in &self.groups {
             let n = (g.end - g.start) as u64;
             let c = &table.peer(self.peers[g.start]).counters;
             match self.failed.iter().position(|(f, _)| f == g) {
                 Some(_) => c.dropped(Drop::SendError, n),
                 None => {
-                    let bytes: usize = packets[g.start..g.end].iter().map(|p| p.len()).sum();
+                    let bytes: usize = self.order[g.start..g.end].iter().map(|&i| sizes[i]).sum();
                     c.sent(n, bytes as u64);
                 }
             }

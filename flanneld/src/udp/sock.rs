@@ -144,12 +144,12 @@ pub struct Sender {
 unsafe impl Send for Sender {}
 
 impl Sender {
-    /// Send `groups` of `packets` with as few system calls as possible. `on_error` gets each
-    /// group the kernel refused, with the error.
-    pub fn send(
+    /// Send `groups` of `packets` (in send order; groups index into it) with as few system
+    /// calls as possible. `on_error` gets each group the kernel refused, with the error.
+    pub fn send<'a>(
         &mut self,
         sock: &Socket,
-        packets: &[&[u8]],
+        packets: impl IntoIterator<Item = &'a [u8]>,
         groups: &[Group],
         mut on_error: impl FnMut(&Group, io::Error),
     ) {
@@ -176,7 +176,7 @@ impl Sender {
             h.msg_iov = self.iovs[g.start..g.end].as_mut_ptr();
             h.msg_iovlen = (g.end - g.start) as _;
             if g.end - g.start > 1 {
-                let seg = packets[g.start].len() as u16;
+                let seg = self.iovs[g.start].iov_len as u16;
                 // SAFETY: the control buffer is CMSG_BUF bytes, aligned, and large enough for
                 // one cmsghdr carrying a u16.
                 unsafe {
