@@ -279,10 +279,6 @@ impl Routes {
         }
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// The current snapshot (cheap; taken once per batch by the data path).
     pub fn load(&self) -> arc_swap::Guard<Arc<PeerTable>> {
         self.current.load()
