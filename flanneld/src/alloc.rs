@@ -144,20 +144,25 @@ mod tests {
 
     const ME: &str = "198.18.0.1";
 
+    /// `decide` in 10.244.0.0/16 for `ME` with the fixed seed.
+    fn decide16(leases: &[Lease], previous: Option<Ipv4Net>) -> Decision {
+        decide(
+            &cfg("10.244.0.0/16"),
+            leases,
+            ME.parse().unwrap(),
+            previous,
+            &mut rng(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn reuses_our_own_lease() {
         let leases = [
             lease("10.244.5.0/24", ME, 9),
             lease("10.244.6.0/24", "198.18.0.2", 9),
         ];
-        let d = decide(
-            &cfg("10.244.0.0/16"),
-            &leases,
-            ME.parse().unwrap(),
-            None,
-            &mut rng(),
-        )
-        .unwrap();
+        let d = decide16(&leases, None);
         assert_eq!(d.plan, Plan::Renew(leases[0].clone()));
         assert!(d.delete.is_empty());
     }
@@ -165,14 +170,7 @@ mod tests {
     #[test]
     fn reservation_for_us_is_used_as_is() {
         let leases = [lease("10.244.5.0/24", ME, 9), lease("10.244.7.0/24", ME, 0)];
-        let d = decide(
-            &cfg("10.244.0.0/16"),
-            &leases,
-            ME.parse().unwrap(),
-            None,
-            &mut rng(),
-        )
-        .unwrap();
+        let d = decide16(&leases, None);
         assert_eq!(d.plan, Plan::Reservation(leases[1].clone()));
     }
 
@@ -200,14 +198,7 @@ mod tests {
     #[test]
     fn stale_lease_outside_range_is_deleted() {
         let leases = [lease("10.9.5.0/24", ME, 9)];
-        let d = decide(
-            &cfg("10.244.0.0/16"),
-            &leases,
-            ME.parse().unwrap(),
-            None,
-            &mut rng(),
-        )
-        .unwrap();
+        let d = decide16(&leases, None);
         assert_eq!(d.delete, vec!["10.9.5.0/24".parse::<Ipv4Net>().unwrap()]);
         assert!(matches!(d.plan, Plan::Create(_)));
     }
@@ -215,24 +206,10 @@ mod tests {
     #[test]
     fn previous_subnet_is_taken_when_free() {
         let prev: Ipv4Net = "10.244.42.0/24".parse().unwrap();
-        let d = decide(
-            &cfg("10.244.0.0/16"),
-            &[],
-            ME.parse().unwrap(),
-            Some(prev),
-            &mut rng(),
-        )
-        .unwrap();
+        let d = decide16(&[], Some(prev));
         assert_eq!(d.plan, Plan::Create(prev));
         let leases = [lease("10.244.42.0/24", "198.18.0.2", 9)];
-        let d = decide(
-            &cfg("10.244.0.0/16"),
-            &leases,
-            ME.parse().unwrap(),
-            Some(prev),
-            &mut rng(),
-        )
-        .unwrap();
+        let d = decide16(&leases, Some(prev));
         assert_ne!(d.plan, Plan::Create(prev));
     }
 

@@ -151,70 +151,42 @@ mod tests {
         ]
     }
 
-    #[test]
-    fn iface_by_name_or_ip_first_match_wins() {
+    /// `select` with only `--iface` values and only `--iface-regex` values, no route hints.
+    fn by_iface(ifaces: &[&str]) -> Result<Chosen, IfaceError> {
         let o = IfaceOpts {
-            ifaces: vec!["nope".into(), "eth1".into(), "eth0".into()],
+            ifaces: ifaces.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
-        let c = select(&links(), &o, RouteHints::default()).unwrap();
+        select(&links(), &o, RouteHints::default())
+    }
+
+    fn by_regex(regexes: &[&str]) -> Result<Chosen, IfaceError> {
+        let o = IfaceOpts {
+            regexes: regexes.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        select(&links(), &o, RouteHints::default())
+    }
+
+    #[test]
+    fn iface_by_name_or_ip_first_match_wins() {
+        let c = by_iface(&["nope", "eth1", "eth0"]).unwrap();
         assert_eq!(
             (c.link.name.as_str(), c.addr.to_string().as_str()),
             ("eth1", "198.18.1.1")
         );
-        let o = IfaceOpts {
-            ifaces: vec!["198.18.0.1".into()],
-            ..Default::default()
-        };
+        assert_eq!(by_iface(&["198.18.0.1"]).unwrap().link.name, "eth0");
         assert_eq!(
-            select(&links(), &o, RouteHints::default())
-                .unwrap()
-                .link
-                .name,
-            "eth0"
-        );
-        let o = IfaceOpts {
-            ifaces: vec!["wlan9".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            select(&links(), &o, RouteHints::default()).unwrap_err(),
+            by_iface(&["wlan9"]).unwrap_err(),
             IfaceError::NoIface("wlan9".into())
         );
     }
 
     #[test]
     fn regex_matches_addresses_then_names() {
-        let o = IfaceOpts {
-            regexes: vec![r"^198\.18\.1\.".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            select(&links(), &o, RouteHints::default())
-                .unwrap()
-                .link
-                .name,
-            "eth1"
-        );
-        let o = IfaceOpts {
-            regexes: vec!["^eth0$".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            select(&links(), &o, RouteHints::default())
-                .unwrap()
-                .link
-                .name,
-            "eth0"
-        );
-        let o = IfaceOpts {
-            regexes: vec!["(".into()],
-            ..Default::default()
-        };
-        assert!(matches!(
-            select(&links(), &o, RouteHints::default()),
-            Err(IfaceError::BadRegex(..))
-        ));
+        assert_eq!(by_regex(&[r"^198\.18\.1\."]).unwrap().link.name, "eth1");
+        assert_eq!(by_regex(&["^eth0$"]).unwrap().link.name, "eth0");
+        assert!(matches!(by_regex(&["("]), Err(IfaceError::BadRegex(..))));
     }
 
     #[test]
