@@ -393,13 +393,22 @@ impl Netlink {
         if r.onlink {
             b = b.onlink();
         }
+        self.add_or_replace_route(b.build(), || route_desc(r)).await
+    }
+
+    /// Send one route message with NLM_F_REPLACE.
+    async fn add_or_replace_route(
+        &self,
+        msg: RouteMessage,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), NetlinkError> {
         self.handle
             .route()
-            .add(b.build())
+            .add(msg)
             .replace()
             .execute()
             .await
-            .map_err(|e| NetlinkError::kernel("replace", route_desc(r), e))
+            .map_err(|e| NetlinkError::kernel("replace", what(), e))
     }
 
     /// `ip route replace blackhole DST metric METRIC` in the main table: drops traffic to
@@ -412,13 +421,8 @@ impl Netlink {
             .scope(RouteScope::Universe)
             .table_id(u32::from(RouteHeader::RT_TABLE_MAIN))
             .priority(metric);
-        self.handle
-            .route()
-            .add(b.build())
-            .replace()
-            .execute()
+        self.add_or_replace_route(b.build(), || format!("blackhole route {dst}"))
             .await
-            .map_err(|e| NetlinkError::kernel("replace", format!("blackhole route {dst}"), e))
     }
 
     /// `ip route del DST [via GW] dev OIF` in the main table; a route (or
