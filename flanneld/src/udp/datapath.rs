@@ -23,7 +23,7 @@ use tun_rs::{DeviceBuilder, GROTable, SyncDevice, IDEAL_BATCH_SIZE, VIRTIO_NET_H
 
 use super::packet;
 use super::sock::{Group, Receiver, Sender, Socket, MAX_GSO_BYTES};
-use super::table::{self, Counters, Drop, Outbound, PeerTable, Routes};
+use super::table::{self, Counters, DropReason, Outbound, PeerTable, Routes};
 
 /// Messages taken per recvmmsg call (each up to a 64 KiB GRO run).
 const RECV_BATCH: usize = 16;
@@ -191,7 +191,7 @@ fn send_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes, mtu: usize) -> io
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if fatal(&e) => return e,
                 Err(e) => {
-                    routes.unattributed.dropped(Drop::Malformed, 1);
+                    routes.unattributed.dropped(DropReason::Malformed, 1);
                     if warn_read.due() {
                         warn!("dropped a packet read from the TUN device: {e}");
                     }
@@ -213,12 +213,12 @@ fn send_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes, mtu: usize) -> io
 
 /// Write ICMP net unreachable for `offender` back into the TUN when one is due.
 fn answer_unreachable(dev: &SyncDevice, hdr: usize, offender: &[u8], c: &Counters) {
-    c.dropped(Drop::NoRoute, 1);
-    if let Some(reply) = packet::net_unreachable(offender) {
-        let mut b = vec![0u8; hdr];
-        b.extend_from_slice(&reply);
-        if dev.send(&b).is_err() {
-            c.dropped(Drop::TunError, 1);
+    c.dropped(DropReason::NoRoute, 1);
+    // A zeroed virtio header (no offload) before the packet when the device has one.
+    let mut b = [0u8; VIRTIO_NET_HDR_LEN + packet::MAX_UNREACHABLE];
+    if let Some(n) = packet::net_unreachable(offender, &mut b[hdr..]) {
+        if dev.send(&b[..hdr + n]).is_err() {
+            c.dropped(DropReason::TunError, 1);
         }
     }
 }
@@ -235,7 +235,7 @@ struct Plan {
     /// Buffer indices of packets no peer can take.
     unreachable: Vec<usize>,
     failed: Vec<(Group, io::Error)>,
-    drops: Vec<(Option<usize>, Drop)>,
+    drops: Vec<(Option<usize>, DropReason)>,
 }
 
 impl Plan {
@@ -295,7 +295,7 @@ impl Plan {
             let n = (g.end - g.start) as u64;
             let c = &table.peer(self.peers[g.start]).counters;
             match self.failed.iter().position(|(f, _)| f == g) {
-                Some(_) => c.dropped(Drop::SendError, n),
+                Some(_) => c.dropped(DropReason::SendError, n),
                 None => {
                     let bytes: usize = self.order[g.start..g.end].iter().map(|&i| sizes[i]).sum();
                     c.sent(n, bytes as u64);
@@ -408,7 +408,7 @@ fn write_tun(
     warn_tun: &mut Every,
 ) {
     if let Err(e) = dev.send_multiple(gro, bufs, hdr) {
-        routes.unattributed.dropped(Drop::TunError, 1);
+        routes.unattributed.dropped(DropReason::TunError, 1);
         if warn_tun.due() {
             warn!("writing to the TUN device failed: {e}");
         }

@@ -121,11 +121,16 @@ pub fn header_checksum_ok(pkt: &[u8], header_len: usize) -> bool {
     sum16(&pkt[..header_len]) == 0xffff
 }
 
-/// ICMP destination unreachable (net unreachable) for `offender`, as an IPv4 packet to write
-/// back into the TUN, or `None` when no reply is due: the offender is not a whole IPv4 packet,
-/// is ICMP itself, or is a non-first fragment. The reply comes from the unreachable
-/// destination (as upstream's), so it is not a martian on the node.
-pub fn net_unreachable(offender: &[u8]) -> Option<Vec<u8>> {
+/// Largest ICMP net-unreachable reply: IPv4 and ICMP headers, the offender's longest header
+/// and 8 bytes of its payload.
+pub const MAX_UNREACHABLE: usize = MIN_HEADER + 8 + 60 + 8;
+
+/// Write ICMP destination unreachable (net unreachable) for `offender` into `out`, as an IPv4
+/// packet to write back into the TUN; returns its length, or `None` when no reply is due: the
+/// offender is not a whole IPv4 packet, is ICMP itself, or is a non-first fragment (or `out`
+/// is shorter than `MAX_UNREACHABLE`). The reply comes from the unreachable destination (as
+/// upstream's), so it is not a martian on the node. No allocation: `out` is the caller's.
+pub fn net_unreachable(offender: &[u8], out: &mut [u8]) -> Option<usize> {
     let h = parse(offender).ok()?;
     if h.protocol == PROTO_ICMP || h.fragment_offset != 0 {
         return None;
@@ -133,7 +138,8 @@ pub fn net_unreachable(offender: &[u8]) -> Option<Vec<u8>> {
     // The offender's header and the first 8 bytes of its payload (RFC 792).
     let quoted = &offender[..(h.header_len + 8).min(offender.len())];
     let total = MIN_HEADER + 8 + quoted.len();
-    let mut p = vec![0u8; total];
+    let p = out.get_mut(..total)?;
+    p.fill(0);
     p[0] = 0x45;
     p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
     p[8] = ICMP_TTL;
@@ -148,13 +154,19 @@ pub fn net_unreachable(offender: &[u8]) -> Option<Vec<u8>> {
     icmp[8..].copy_from_slice(quoted);
     let c = checksum(icmp);
     icmp[2..4].copy_from_slice(&c.to_be_bytes());
-    Some(p)
+    Some(total)
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The reply for `offender`, if one is due.
+    fn unreachable(offender: &[u8]) -> Option<Vec<u8>> {
+        let mut out = [0u8; MAX_UNREACHABLE];
+        net_unreachable(offender, &mut out).map(|n| out[..n].to_vec())
+    }
 
     /// A valid IPv4 packet with a correct header checksum.
     pub(crate) fn packet(
@@ -229,7 +241,7 @@ pub(crate) mod tests {
     #[test]
     fn net_unreachable_quotes_the_offender_and_is_valid() {
         let off = packet([10, 244, 1, 2], [10, 244, 99, 5], 6, 63, &[7u8; 40]);
-        let r = net_unreachable(&off).unwrap();
+        let r = unreachable(&off).unwrap();
         let h = parse(&r).unwrap();
         assert_eq!(h.src, Ipv4Addr::new(10, 244, 99, 5));
         assert_eq!(h.dst, Ipv4Addr::new(10, 244, 1, 2));
@@ -243,13 +255,13 @@ pub(crate) mod tests {
     #[test]
     fn no_unreachable_for_icmp_or_later_fragments() {
         let icmp = packet([10, 244, 1, 2], [10, 244, 99, 5], PROTO_ICMP, 63, &[0u8; 8]);
-        assert!(net_unreachable(&icmp).is_none());
+        assert!(unreachable(&icmp).is_none());
         let mut frag = packet([10, 244, 1, 2], [10, 244, 99, 5], 17, 63, &[0u8; 8]);
         frag[6..8].copy_from_slice(&185u16.to_be_bytes());
-        assert!(net_unreachable(&frag).is_none());
+        assert!(unreachable(&frag).is_none());
         // A first fragment (more-fragments set, offset 0) does get one.
         frag[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
-        assert!(net_unreachable(&frag).is_some());
+        assert!(unreachable(&frag).is_some());
     }
 
     proptest! {
@@ -263,7 +275,7 @@ pub(crate) mod tests {
                 prop_assert!(h.header_len >= MIN_HEADER && h.header_len <= d.len());
                 decrement_ttl(&mut d);
             }
-            let _ = net_unreachable(&data);
+            let _ = unreachable(&data);
         }
 
         /// The incremental update equals a full recomputation for every header.

@@ -19,7 +19,7 @@ use crate::lease::Lease;
 
 /// Why a packet was dropped. The names are what `flanneld routes` shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Drop {
+pub enum DropReason {
     /// Inbound datagram from an address and port that is no peer's.
     UnknownSender,
     /// Inbound packet whose source lies outside the sending peer's subnet.
@@ -39,28 +39,28 @@ pub enum Drop {
     TunError,
 }
 
-impl Drop {
-    pub const ALL: [Drop; 8] = [
-        Drop::UnknownSender,
-        Drop::InnerSource,
-        Drop::Malformed,
-        Drop::NotIpv4,
-        Drop::Ttl,
-        Drop::NoRoute,
-        Drop::SendError,
-        Drop::TunError,
+impl DropReason {
+    pub const ALL: [DropReason; 8] = [
+        DropReason::UnknownSender,
+        DropReason::InnerSource,
+        DropReason::Malformed,
+        DropReason::NotIpv4,
+        DropReason::Ttl,
+        DropReason::NoRoute,
+        DropReason::SendError,
+        DropReason::TunError,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
-            Drop::UnknownSender => "unknown-sender",
-            Drop::InnerSource => "inner-source",
-            Drop::Malformed => "malformed",
-            Drop::NotIpv4 => "not-ipv4",
-            Drop::Ttl => "ttl",
-            Drop::NoRoute => "no-route",
-            Drop::SendError => "send-error",
-            Drop::TunError => "tun-error",
+            DropReason::UnknownSender => "unknown-sender",
+            DropReason::InnerSource => "inner-source",
+            DropReason::Malformed => "malformed",
+            DropReason::NotIpv4 => "not-ipv4",
+            DropReason::Ttl => "ttl",
+            DropReason::NoRoute => "no-route",
+            DropReason::SendError => "send-error",
+            DropReason::TunError => "tun-error",
         }
     }
 }
@@ -86,7 +86,7 @@ impl Flow {
 pub struct Counters {
     tx: Flow,
     rx: Flow,
-    drops: [AtomicU64; Drop::ALL.len()],
+    drops: [AtomicU64; DropReason::ALL.len()],
 }
 
 impl Counters {
@@ -98,7 +98,7 @@ impl Counters {
         self.rx.add(packets, bytes);
     }
 
-    pub fn dropped(&self, why: Drop, packets: u64) {
+    pub fn dropped(&self, why: DropReason, packets: u64) {
         self.drops[why as usize].fetch_add(packets, Ordering::Relaxed);
     }
 
@@ -108,7 +108,7 @@ impl Counters {
             tx_bytes: self.tx.bytes.load(Ordering::Relaxed),
             rx_packets: self.rx.packets.load(Ordering::Relaxed),
             rx_bytes: self.rx.bytes.load(Ordering::Relaxed),
-            drops: Drop::ALL
+            drops: DropReason::ALL
                 .iter()
                 .filter_map(|d| {
                     let n = self.drops[*d as usize].load(Ordering::Relaxed);
@@ -213,12 +213,12 @@ impl PeerTable {
 pub enum Outbound {
     /// Send to this peer (TTL already decremented).
     Send(usize),
-    /// Drop, counted on this peer.
-    Drop(usize, Drop),
+    /// DropReason, counted on this peer.
+    Drop(usize, DropReason),
     /// No peer leases the destination: answer with ICMP net unreachable when due.
     NoRoute,
     /// Not one IPv4 packet.
-    Malformed(Drop),
+    Malformed(DropReason),
 }
 
 /// Route one packet read from the TUN: longest-prefix match of its destination, then the TTL
@@ -226,14 +226,14 @@ pub enum Outbound {
 pub fn outbound(table: &PeerTable, pkt: &mut [u8]) -> Outbound {
     let h = match packet::parse(pkt) {
         Ok(h) => h,
-        Err(packet::Malformed::NotIpv4(_)) => return Outbound::Malformed(Drop::NotIpv4),
-        Err(_) => return Outbound::Malformed(Drop::Malformed),
+        Err(packet::Malformed::NotIpv4(_)) => return Outbound::Malformed(DropReason::NotIpv4),
+        Err(_) => return Outbound::Malformed(DropReason::Malformed),
     };
     let Some(i) = table.lookup(h.dst) else {
         return Outbound::NoRoute;
     };
     if packet::decrement_ttl(pkt) == 0 {
-        return Outbound::Drop(i, Drop::Ttl);
+        return Outbound::Drop(i, DropReason::Ttl);
     }
     Outbound::Send(i)
 }
@@ -244,19 +244,19 @@ pub fn inbound(
     table: &PeerTable,
     senders: &[(u64, usize)],
     pkt: &[u8],
-) -> Result<usize, (Option<usize>, Drop)> {
+) -> Result<usize, (Option<usize>, DropReason)> {
     let Some(&(_, first)) = senders.first() else {
-        return Err((None, Drop::UnknownSender));
+        return Err((None, DropReason::UnknownSender));
     };
     if packet::parse(pkt).is_err() {
-        return Err((Some(first), Drop::Malformed));
+        return Err((Some(first), DropReason::Malformed));
     }
     let src = packet::src(pkt);
     senders
         .iter()
         .map(|e| e.1)
         .find(|i| table.peer(*i).subnet.contains(&src))
-        .ok_or((Some(first), Drop::InnerSource))
+        .ok_or((Some(first), DropReason::InnerSource))
 }
 
 /// The live route table: the current snapshot plus the counters that outlive snapshots.
@@ -356,16 +356,16 @@ mod tests {
         assert_eq!(p[8], 63);
         assert!(packet::header_checksum_ok(&p, 20));
         let mut p = packet([10, 244, 1, 2], [10, 244, 2, 9], 6, 1, b"x");
-        assert_eq!(outbound(&t, &mut p), Outbound::Drop(i, Drop::Ttl));
+        assert_eq!(outbound(&t, &mut p), Outbound::Drop(i, DropReason::Ttl));
         let mut p = packet([10, 244, 1, 2], [10, 244, 9, 9], 6, 64, b"x");
         assert_eq!(outbound(&t, &mut p), Outbound::NoRoute);
         assert_eq!(
             outbound(&t, &mut [0x60; 40]),
-            Outbound::Malformed(Drop::NotIpv4)
+            Outbound::Malformed(DropReason::NotIpv4)
         );
         assert_eq!(
             outbound(&t, &mut [0x45; 40]),
-            Outbound::Malformed(Drop::Malformed)
+            Outbound::Malformed(DropReason::Malformed)
         );
     }
 
@@ -379,11 +379,17 @@ mod tests {
         let i = t.lookup("10.244.2.5".parse().unwrap()).unwrap();
         assert_eq!(inbound(&t, s, &ok), Ok(i));
         let spoofed = packet([10, 244, 3, 5], [10, 244, 1, 2], 17, 63, b"x");
-        assert_eq!(inbound(&t, s, &spoofed), Err((Some(i), Drop::InnerSource)));
-        assert_eq!(inbound(&t, s, &ok[..20]), Err((Some(i), Drop::Malformed)));
+        assert_eq!(
+            inbound(&t, s, &spoofed),
+            Err((Some(i), DropReason::InnerSource))
+        );
+        assert_eq!(
+            inbound(&t, s, &ok[..20]),
+            Err((Some(i), DropReason::Malformed))
+        );
         for unknown in ["198.18.0.2:9999", "198.18.0.9:8285"] {
             let s = t.senders(unknown.parse().unwrap());
-            assert_eq!(inbound(&t, s, &ok), Err((None, Drop::UnknownSender)));
+            assert_eq!(inbound(&t, s, &ok), Err((None, DropReason::UnknownSender)));
         }
     }
 
@@ -393,7 +399,7 @@ mod tests {
         let t = r.load();
         let i = t.lookup("10.244.2.1".parse().unwrap()).unwrap();
         t.peer(i).counters.sent(3, 300);
-        t.peer(i).counters.dropped(Drop::InnerSource, 2);
+        t.peer(i).counters.dropped(DropReason::InnerSource, 2);
         r.publish(&[lease("10.244.2.0/24", "198.18.0.2")]);
         let tr = r.traffic();
         assert_eq!(tr.len(), 1);
