@@ -166,27 +166,26 @@ fn with_locked<T>(
 
 /// Allocates one address per range set for (cid, ifname). On failure nothing stays allocated.
 pub fn allocate(conf: &IpamConf, cid: &str, ifname: &str) -> Result<Vec<Allocation>, CniError> {
-    let store = open(&conf.data_dir, &conf.network)?;
-    let locked = store
-        .lock()
-        .map_err(|e| io_err("cannot lock the IPAM store", store.dir(), e))?;
-    let mut out = Vec::new();
-    for (id, set) in conf.range_sets.iter().enumerate() {
-        match allocate_in(&locked, set, id, cid, ifname) {
-            Ok(a) => out.push(a),
-            Err(e) => {
-                for a in &out {
-                    let _ = locked.remove_ip(IpAddr::V4(a.address.addr()));
+    with_locked(&conf.data_dir, &conf.network, |locked, dir| {
+        let mut out = Vec::new();
+        for (id, set) in conf.range_sets.iter().enumerate() {
+            match allocate_in(locked, dir, set, id, cid, ifname) {
+                Ok(a) => out.push(a),
+                Err(e) => {
+                    for a in &out {
+                        let _ = locked.remove_ip(IpAddr::V4(a.address.addr()));
+                    }
+                    return Err(e);
                 }
-                return Err(e);
             }
         }
-    }
-    Ok(out)
+        Ok(out)
+    })
 }
 
 fn allocate_in(
     locked: &Locked<'_>,
+    dir: &Path,
     set: &[Range],
     id: usize,
     cid: &str,
@@ -199,10 +198,9 @@ fn allocate_in(
             why,
         )
     };
-    let dir = locked.dir().to_path_buf();
     let existing = locked
         .find(cid, ifname)
-        .map_err(|e| io_err("cannot read the IPAM store", &dir, e))?;
+        .map_err(|e| io_err("cannot read the IPAM store", dir, e))?;
     if let Some(ip) = existing.iter().find(|ip| in_set(set, **ip)) {
         return Err(fail(format!(
             "{ip} has been allocated to {cid}, duplicate allocation is not allowed"
@@ -215,7 +213,7 @@ fn allocate_in(
     for (ip, gateway) in range::candidates(set, last) {
         let reserved = locked
             .reserve(IpAddr::V4(ip), cid, ifname, id)
-            .map_err(|e| io_err("cannot write the IPAM store", &dir, e))?;
+            .map_err(|e| io_err("cannot write the IPAM store", dir, e))?;
         if reserved {
             let prefix = set
                 .iter()

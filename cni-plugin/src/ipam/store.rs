@@ -103,11 +103,6 @@ impl Drop for Locked<'_> {
 }
 
 impl Locked<'_> {
-    /// The store directory.
-    pub fn dir(&self) -> &Path {
-        &self.store.dir
-    }
-
     /// Creates the record of `ip` unless it exists (false then); on success updates
     /// `last_reserved_ip.<range_id>`.
     pub fn reserve(
