@@ -41,6 +41,13 @@ pub fn run(
     stdin: &[u8],
 ) -> Result<Vec<u8>, CniError> {
     let name = plugin.display().to_string();
+    let cannot_run = |e: std::io::Error| {
+        CniError::new(
+            DELEGATE_FAILURE,
+            format!("cannot run {name}"),
+            e.to_string(),
+        )
+    };
     let mut cmd = Command::new(plugin);
     for (k, v) in overrides {
         match v {
@@ -53,13 +60,7 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| {
-            CniError::new(
-                DELEGATE_FAILURE,
-                format!("cannot run {name}"),
-                e.to_string(),
-            )
-        })?;
+        .map_err(cannot_run)?;
     let output = std::thread::scope(|s| {
         if let Some(mut pipe) = child.stdin.take() {
             // A write error means the child exited early; its status tells why.
@@ -67,13 +68,7 @@ pub fn run(
         }
         child.wait_with_output()
     })
-    .map_err(|e| {
-        CniError::new(
-            DELEGATE_FAILURE,
-            format!("cannot run {name}"),
-            e.to_string(),
-        )
-    })?;
+    .map_err(cannot_run)?;
     if output.status.success() {
         return Ok(output.stdout);
     }
