@@ -89,8 +89,10 @@ pub fn parse(text: &str, path: &Path) -> Result<SubnetEnv, SubnetEnvError> {
             why,
         };
         match key {
-            "FLANNEL_NETWORK" => networks = list(value).map_err(invalid)?,
-            "FLANNEL_IPV6_NETWORK" => ip6_networks = list(value).map_err(invalid)?,
+            "FLANNEL_NETWORK" => networks = list(value, Ipv4Net::trunc).map_err(invalid)?,
+            "FLANNEL_IPV6_NETWORK" => {
+                ip6_networks = list(value, Ipv6Net::trunc).map_err(invalid)?
+            }
             "FLANNEL_SUBNET" => subnet = Some(cidr::<Ipv4Net>(value).map_err(invalid)?.trunc()),
             "FLANNEL_IPV6_SUBNET" => {
                 ip6_subnet = Some(cidr::<Ipv6Net>(value).map_err(invalid)?.trunc())
@@ -137,7 +139,8 @@ where
     s.parse::<T>().map_err(|e| format!("{s:?}: {e}"))
 }
 
-fn list<T: std::str::FromStr + Copy + Trunc>(value: &str) -> Result<Vec<T>, String>
+/// A comma-separated list of networks, each cut to its network address by `trunc`.
+fn list<T: std::str::FromStr>(value: &str, trunc: fn(&T) -> T) -> Result<Vec<T>, String>
 where
     T::Err: std::fmt::Display,
 {
@@ -145,24 +148,8 @@ where
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| cidr::<T>(s).map(|n| n.trunc_net()))
+        .map(|s| cidr::<T>(s).map(|n| trunc(&n)))
         .collect()
-}
-
-trait Trunc {
-    fn trunc_net(self) -> Self;
-}
-
-impl Trunc for Ipv4Net {
-    fn trunc_net(self) -> Self {
-        self.trunc()
-    }
-}
-
-impl Trunc for Ipv6Net {
-    fn trunc_net(self) -> Self {
-        self.trunc()
-    }
 }
 
 #[cfg(test)]
