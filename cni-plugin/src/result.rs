@@ -92,6 +92,14 @@ pub struct Dns {
     pub options: Vec<String>,
 }
 
+fn decode_err(e: serde_json::Error) -> CniError {
+    CniError::new(
+        DECODING_FAILURE,
+        "cannot decode a CNI result",
+        e.to_string(),
+    )
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }
@@ -144,13 +152,7 @@ struct OutIp<'a> {
 impl CniResult {
     /// Parses a result of any supported version (`version` fields are ignored).
     pub fn from_value(v: &Value) -> Result<CniResult, CniError> {
-        let raw: RawResult = serde_json::from_value(v.clone()).map_err(|e| {
-            CniError::new(
-                DECODING_FAILURE,
-                "cannot decode a CNI result",
-                e.to_string(),
-            )
-        })?;
+        let raw = RawResult::deserialize(v).map_err(decode_err)?;
         Ok(CniResult {
             interfaces: raw.interfaces.unwrap_or_default(),
             ips: raw
@@ -170,13 +172,7 @@ impl CniResult {
 
     /// Parses result text.
     pub fn from_slice(bytes: &[u8]) -> Result<CniResult, CniError> {
-        let v: Value = serde_json::from_slice(bytes).map_err(|e| {
-            CniError::new(
-                DECODING_FAILURE,
-                "cannot decode a CNI result",
-                e.to_string(),
-            )
-        })?;
+        let v: Value = serde_json::from_slice(bytes).map_err(decode_err)?;
         CniResult::from_value(&v)
     }
 
