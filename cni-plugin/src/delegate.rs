@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::config::NetConf;
 use crate::error::CniError;
-use crate::gojson::{self, Sorted};
+use crate::gojson::{self, sorted_keys, Sorted};
 use crate::subnet_env::SubnetEnv;
 
 /// The fields of CNI's `types.Route`, in the order Go marshals them.
@@ -113,12 +113,6 @@ pub fn to_json(delegate: &Map<String, Value>) -> String {
 struct Delegate<'a>(&'a Map<String, Value>);
 struct Ipam<'a>(&'a Map<String, Value>);
 struct Route<'a>(&'a Value);
-
-fn sorted_keys(m: &Map<String, Value>) -> Vec<&String> {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    keys
-}
 
 impl Serialize for Delegate<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

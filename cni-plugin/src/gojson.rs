@@ -7,7 +7,7 @@ use std::io;
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::ser::{CharEscape, CompactFormatter, Formatter, PrettyFormatter};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// Compact JSON of a value with sorted object keys (Go's `json.Marshal` of a map).
 pub fn compact(value: &Value) -> String {
@@ -42,10 +42,8 @@ impl Serialize for Sorted<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self.0 {
             Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                let mut m = s.serialize_map(Some(keys.len()))?;
-                for k in keys {
+                let mut m = s.serialize_map(Some(map.len()))?;
+                for k in sorted_keys(map) {
                     m.serialize_entry(k, &Sorted(&map[k.as_str()]))?;
                 }
                 m.end()
@@ -60,6 +58,13 @@ impl Serialize for Sorted<'_> {
             other => other.serialize(s),
         }
     }
+}
+
+/// The keys of `map` in byte order (Go's order for map keys).
+pub fn sorted_keys(map: &Map<String, Value>) -> Vec<&String> {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    keys
 }
 
 /// Go's float64 text: shortest round-trip digits, exponent form below 1e-6 and from 1e21 on.
