@@ -40,44 +40,6 @@ pub trait Dataplane {
     fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError>;
 }
 
-impl Dataplane for Kernel {
-    fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
-        Kernel::prepare(self, netns, bridge)
-    }
-    fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
-        Kernel::ensure_bridge(self, cfg)
-    }
-    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
-        Kernel::refresh_bridge(self, cfg)
-    }
-    fn enable_ip_forward(&self) -> Result<(), KernelError> {
-        Kernel::enable_ip_forward(self)
-    }
-    fn add_veth(
-        &self,
-        netns: &Path,
-        ifname: &str,
-        bridge: &LinkInfo,
-        mtu: u32,
-        hairpin: bool,
-    ) -> Result<(LinkInfo, LinkInfo), KernelError> {
-        Kernel::add_veth(self, netns, ifname, bridge, mtu, hairpin)
-    }
-    fn configure_pod(&self, netns: &Path, iface: &PodIface) -> Result<(), KernelError> {
-        Kernel::configure_pod(self, netns, iface)
-    }
-    fn del_pod_iface(
-        &self,
-        netns: &Path,
-        ifname: &str,
-    ) -> Result<Option<Vec<Ipv4Net>>, KernelError> {
-        Kernel::del_pod_iface(self, netns, ifname)
-    }
-    fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError> {
-        Kernel::check_pod(self, netns, iface, bridge)
-    }
-}
-
 /// A [`Kernel`] created on first use (DEL without a netns never needs one).
 #[derive(Default)]
 pub struct LazyKernel {

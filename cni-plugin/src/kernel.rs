@@ -31,6 +31,7 @@ use netlink_packet_route::route::{
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage as Rtm};
 use thiserror::Error;
 
+use crate::dataplane::Dataplane;
 use crate::netlink::{self, Answer, Socket};
 
 #[derive(Debug, Error)]
@@ -146,41 +147,60 @@ impl Kernel {
         })
     }
 
+    /// The socket in the namespace at `netns`: the kept one when it is for the same path,
+    /// otherwise a new one (which replaces it).
+    fn pod_conn(
+        &self,
+        netns: &Path,
+    ) -> Result<std::cell::RefMut<'_, Option<PodConn>>, KernelError> {
+        let mut pod = self.pod.borrow_mut();
+        if pod.as_ref().is_some_and(|p| p.path == netns) {
+            return Ok(pod);
+        }
+        *pod = None;
+        let ns = Netns::open(netns)?;
+        let sock = socket_in(&ns)?;
+        *pod = Some(PodConn {
+            path: netns.to_path_buf(),
+            ns,
+            sock,
+            iface: None,
+        });
+        Ok(pod)
+    }
+}
+
+impl Dataplane for Kernel {
     /// Opens the pod namespace socket, looks the bridge up and reads the sysctls ADD sets,
     /// ahead of the calls on `netns` and `bridge` (no change anywhere); errors are left for
     /// those calls to report. The next `ensure_bridge` of that bridge starts from what was found
     /// (and looks again when it has to create the bridge); settings found as wanted are not
     /// read again.
-    pub fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
+    fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
         let _ = self.pod_conn(netns);
         let mut settled = Settled {
-            ip_forward_on: read_small(IP_FORWARD).is_ok_and(|v| v.trim_ascii() == b"1"),
+            ip_forward_on: reads(IP_FORWARD, b"1"),
             ..Settled::default()
         };
         let name = bridge.name.as_str();
-        if !name.is_empty() && name.len() <= 15 {
-            let with_addrs = bridge.gateway.is_some();
-            let seen = bridge_state(&mut self.host.borrow_mut(), name, with_addrs).ok();
-            if let Some(m) = seen.as_ref().and_then(|(link, _)| link.as_ref()) {
-                if accept_ra_path(name)
-                    .and_then(|p| read_small(&p).ok())
-                    .is_some_and(|v| v.trim_ascii() == b"0")
-                {
-                    settled.accept_ra_off = Some((name.to_string(), m.header.index));
-                }
+        let with_addrs = bridge.gateway.is_some();
+        let seen = bridge_state(&mut self.host.borrow_mut(), name, with_addrs).ok();
+        if let Some(m) = seen.as_ref().and_then(|(link, _)| link.as_ref()) {
+            if accept_ra_path(name).is_some_and(|p| reads(&p, b"0")) {
+                settled.accept_ra_off = Some((name.to_string(), m.header.index));
             }
-            *self.bridge_seen.borrow_mut() = seen.map(|(link, addrs)| BridgeSeen {
-                name: name.to_string(),
-                with_addrs,
-                link,
-                addrs,
-            });
         }
+        *self.bridge_seen.borrow_mut() = seen.map(|(link, addrs)| BridgeSeen {
+            name: name.to_string(),
+            with_addrs,
+            link,
+            addrs,
+        });
         *self.settled.borrow_mut() = settled;
     }
 
     /// Create the bridge if missing (type bridge, mtu, promisc, up), ensure the gateway address.
-    pub fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+    fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
         let seen = self
             .bridge_seen
             .borrow_mut()
@@ -199,7 +219,7 @@ impl Kernel {
 
     /// The bridge as it is now (its MAC may change when a port is added), after `ensure_bridge`
     /// set it up: one read; the full `ensure_bridge` when it is no longer there as a bridge.
-    pub fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
+    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
         let found = link_by_name(&mut self.host.borrow_mut(), &cfg.name, HOST_NS)?;
         match found {
             Some(m) if link_kind(&m) == Some(InfoKind::Bridge) => Ok(link_info(&m, &cfg.name)),
@@ -208,15 +228,10 @@ impl Kernel {
     }
 
     /// net.ipv4.ip_forward=1 in the current namespace (bridge plugin does this for isGateway).
-    pub fn enable_ip_forward(&self) -> Result<(), KernelError> {
+    fn enable_ip_forward(&self) -> Result<(), KernelError> {
         // Only write when needed: writing resets per-device forwarding settings.
-        if std::mem::take(&mut self.settled.borrow_mut().ip_forward_on) {
+        if std::mem::take(&mut self.settled.borrow_mut().ip_forward_on) || reads(IP_FORWARD, b"1") {
             return Ok(());
-        }
-        if let Ok(cur) = read_small(IP_FORWARD) {
-            if cur.trim_ascii() == b"1" {
-                return Ok(());
-            }
         }
         std::fs::write(IP_FORWARD, b"1").map_err(|e| op_err(format!("write 1 to {IP_FORWARD}"), e))
     }
@@ -225,7 +240,7 @@ impl Kernel {
     /// `veth<8 hex>` directly in the host namespace, both with `mtu` (0 = default); host end
     /// attached to the bridge, hairpin set as asked, both up. Returns (host end, pod end).
     /// `AlreadyExists` when `ifname` exists in the pod namespace. On failure nothing is left.
-    pub fn add_veth(
+    fn add_veth(
         &self,
         netns: &Path,
         ifname: &str,
@@ -255,7 +270,7 @@ impl Kernel {
     }
 
     /// Put the addresses and routes on the pod interface (link up).
-    pub fn configure_pod(&self, netns: &Path, iface: &PodIface) -> Result<(), KernelError> {
+    fn configure_pod(&self, netns: &Path, iface: &PodIface) -> Result<(), KernelError> {
         let mut pod = self.pod_conn(netns)?;
         let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
         configure_pod(pc, iface)
@@ -263,7 +278,7 @@ impl Kernel {
 
     /// Delete the pod interface (the host end goes with it). Ok(None) when the namespace or
     /// the interface is already gone; otherwise its IPv4 addresses before deletion.
-    pub fn del_pod_iface(
+    fn del_pod_iface(
         &self,
         netns: &Path,
         ifname: &str,
@@ -285,12 +300,7 @@ impl Kernel {
 
     /// CHECK: the pod interface exists with these addresses and routes, and its host peer is
     /// attached to `bridge`. `Check` error naming what is missing.
-    pub fn check_pod(
-        &self,
-        netns: &Path,
-        iface: &PodIface,
-        bridge: &str,
-    ) -> Result<(), KernelError> {
+    fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError> {
         let mut pod = self.pod_conn(netns)?;
         let pc = pod.as_mut().ok_or_else(no_pod_conn)?;
         check_pod(
@@ -300,28 +310,6 @@ impl Kernel {
             iface,
             bridge,
         )
-    }
-
-    /// The socket in the namespace at `netns`: the kept one when it is for the same path,
-    /// otherwise a new one (which replaces it).
-    fn pod_conn(
-        &self,
-        netns: &Path,
-    ) -> Result<std::cell::RefMut<'_, Option<PodConn>>, KernelError> {
-        let mut pod = self.pod.borrow_mut();
-        if pod.as_ref().is_some_and(|p| p.path == netns) {
-            return Ok(pod);
-        }
-        *pod = None;
-        let ns = Netns::open(netns)?;
-        let sock = socket_in(&ns)?;
-        *pod = Some(PodConn {
-            path: netns.to_path_buf(),
-            ns,
-            sock,
-            iface: None,
-        });
-        Ok(pod)
     }
 }
 
@@ -386,11 +374,26 @@ fn read_small(path: &str) -> io::Result<Vec<u8>> {
     Ok(buf[..n].to_vec())
 }
 
+/// Whether the (proc) file at `path` holds `want`, surrounding whitespace aside.
+fn reads(path: &str, want: &[u8]) -> bool {
+    read_small(path).is_ok_and(|v| v.trim_ascii() == want)
+}
+
+/// Whether a link can be named `name`: IFNAMSIZ is 16 including the NUL, so a longer (or
+/// empty) name cannot exist and is never looked up.
+fn can_exist(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 15
+}
+
 // ------------------------------------------------------------------ bridge
 
 /// The link named `name` and, when `with_addrs`, the IPv4 addresses of the namespace (one
-/// batch: the addresses are filtered by the link's index afterwards).
+/// batch: the addresses are filtered by the link's index afterwards). Neither for a name that
+/// cannot exist.
 fn bridge_state(h: &mut Socket, name: &str, with_addrs: bool) -> Result<Seen, KernelError> {
+    if !can_exist(name) {
+        return Ok((None, Vec::new()));
+    }
     let mut reqs = vec![get_link(name)];
     if with_addrs {
         reqs.push(dump_ipv4_addrs());
@@ -420,7 +423,6 @@ fn ensure_bridge(
     let with_addrs = cfg.gateway.is_some();
     let (mut found, mut addrs) = match seen {
         Some(s) => s,
-        None if name.is_empty() || name.len() > 15 => (None, Vec::new()),
         None => bridge_state(h, name, with_addrs)?,
     };
     if found.is_none() {
@@ -444,11 +446,7 @@ fn ensure_bridge(
             Err(Fail::Errno(libc::EEXIST)) => {}
             Err(e) => return Err(e.op(format!("create bridge {name}"))),
         }
-        (found, addrs) = if name.is_empty() || name.len() > 15 {
-            (None, Vec::new())
-        } else {
-            bridge_state(h, name, with_addrs)?
-        };
+        (found, addrs) = bridge_state(h, name, with_addrs)?;
     }
     let m = found.ok_or_else(|| {
         op_err(
@@ -550,10 +548,8 @@ fn disable_accept_ra(bridge: &str) {
     let Some(path) = accept_ra_path(bridge) else {
         return;
     };
-    if let Ok(cur) = read_small(&path) {
-        if cur.trim_ascii() != b"0" {
-            let _ = std::fs::write(&path, b"0");
-        }
+    if read_small(&path).is_ok_and(|cur| cur.trim_ascii() != b"0") {
+        let _ = std::fs::write(&path, b"0");
     }
 }
 
@@ -779,7 +775,7 @@ fn del_pod_iface(
     ns: &str,
     ifname: &str,
 ) -> Result<Option<Vec<Ipv4Net>>, KernelError> {
-    if ifname.is_empty() || ifname.len() > 15 {
+    if !can_exist(ifname) {
         return Ok(None);
     }
     let mut answers = pod
@@ -857,7 +853,7 @@ fn check_pod(
         ))
     })?;
     let mut reqs = vec![get_link_by_index(peer)];
-    let bridge_ok = !bridge.is_empty() && bridge.len() <= 15;
+    let bridge_ok = can_exist(bridge);
     if bridge_ok {
         reqs.push(get_link(bridge));
     }
@@ -983,8 +979,7 @@ fn addr_answer(a: Answer, what: impl Fn() -> String) -> Result<Vec<AddressMessag
 
 /// The link named `name`, None when there is none.
 fn link_by_name(s: &mut Socket, name: &str, ns: &str) -> Result<Option<LinkMessage>, KernelError> {
-    // IFNAMSIZ is 16 including the NUL: a longer name cannot exist.
-    if name.is_empty() || name.len() > 15 {
+    if !can_exist(name) {
         return Ok(None);
     }
     let what = || format!("get link {name} in {ns}");

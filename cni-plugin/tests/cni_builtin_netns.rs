@@ -48,7 +48,7 @@ fn store(lab: &Lab) -> Vec<(String, u32, Vec<u8>)> {
 
 /// Observable kernel state of a lab, with generated names and MACs left out.
 fn kernel_state(lab: &Lab) -> Value {
-    let links: Value = serde_json::from_str(&lab.ip_host(&["-d", "-j", "link", "show"])).unwrap();
+    let links: Value = serde_json::from_str(&lab.ip_host("-d -j link show")).unwrap();
     let mut host = Vec::new();
     for l in links.as_array().unwrap() {
         let name = l["ifname"].as_str().unwrap();
@@ -64,8 +64,7 @@ fn kernel_state(lab: &Lab) -> Value {
             "hairpin": slave["hairpin"], "promisc": l["promiscuity"],
         }));
     }
-    let addrs: Value =
-        serde_json::from_str(&lab.ip_host(&["-4", "-j", "addr", "show", "dev", "cni0"])).unwrap();
+    let addrs: Value = serde_json::from_str(&lab.ip_host("-4 -j addr show dev cni0")).unwrap();
     json!({
         "host_links": host,
         "bridge_addrs": addrs[0]["addr_info"].as_array().unwrap().iter()
@@ -73,7 +72,7 @@ fn kernel_state(lab: &Lab) -> Value {
         "ip_forward": sh("ip", &["netns", "exec", &lab.host, "cat", "/proc/sys/net/ipv4/ip_forward"]).trim(),
         "pod_addrs": lab.pod_addrs("eth0"),
         "pod_routes": lab.pod_routes(),
-        "pod_mtu": serde_json::from_str::<Value>(&lab.ip_pod(&["-j", "link", "show", "eth0"])).unwrap()[0]["mtu"],
+        "pod_mtu": serde_json::from_str::<Value>(&lab.ip_pod("-j link show eth0")).unwrap()[0]["mtu"],
         "nat": lab.nat(),
     })
 }
@@ -223,20 +222,12 @@ fn builtin_check_detects_missing_pieces() {
     );
     lab.plugin("CHECK", "c1", Some(&lab.pod_path()), &with_prev)
         .success();
-    lab.ip_pod(&["route", "del", "10.1.0.0/16"]);
+    lab.ip_pod("route del 10.1.0.0/16");
     assert!(
         !lab.plugin("CHECK", "c1", Some(&lab.pod_path()), &with_prev)
             .ok
     );
-    lab.ip_pod(&[
-        "route",
-        "add",
-        "10.1.0.0/16",
-        "via",
-        "10.1.17.1",
-        "dev",
-        "eth0",
-    ]);
+    lab.ip_pod("route add 10.1.0.0/16 via 10.1.17.1 dev eth0");
     std::fs::remove_file(lab.p("ipam/cbr0/10.1.17.2")).unwrap();
     let e = lab.plugin("CHECK", "c1", Some(&lab.pod_path()), &with_prev);
     assert!(e.stdout.contains("IPAM"), "{}", e.stdout);
@@ -252,9 +243,7 @@ fn builtin_add_failure_leaves_nothing() {
     let lab = Lab::new("bfail");
     let conf = lab.conf("1.0.0", DELEGATE, "");
     // eth0 already exists in the pod (not ours): ADD fails, and nothing of it remains.
-    lab.ip_pod(&[
-        "link", "add", "eth0", "type", "veth", "peer", "name", "other",
-    ]);
+    lab.ip_pod("link add eth0 type veth peer name other");
     let e = lab.plugin("ADD", "c1", Some(&lab.pod_path()), &conf);
     assert!(!e.ok);
     assert!(e.stdout.contains("eth0"), "{}", e.stdout);
@@ -266,7 +255,7 @@ fn builtin_add_failure_leaves_nothing() {
     assert!(!lab.p("flannel/c1").exists());
     assert!(!lab.nat().contains("CNI-"));
     assert!(
-        lab.ip_pod(&["link", "show", "eth0"]).contains("eth0@other"),
+        lab.ip_pod("link show eth0").contains("eth0@other"),
         "the pod's own eth0 stays"
     );
     // A missing netns is an error too, with nothing left behind.

@@ -87,19 +87,11 @@ fn cycle(tag: &str, version: &str) {
     } else {
         check.success();
         // Something missing: the route to the network.
-        lab.ip_pod(&["route", "del", "10.1.0.0/16"]);
+        lab.ip_pod("route del 10.1.0.0/16");
         let e = lab.plugin("CHECK", &cid, Some(&lab.pod_path()), &with_prev);
         assert!(!e.ok);
         assert!(e.stdout.contains("10.1.0.0"), "{}", e.stdout);
-        lab.ip_pod(&[
-            "route",
-            "add",
-            "10.1.0.0/16",
-            "via",
-            "10.1.17.1",
-            "dev",
-            "eth0",
-        ]);
+        lab.ip_pod("route add 10.1.0.0/16 via 10.1.17.1 dev eth0");
     }
 
     // DEL: everything goes, the saved file last; a second DEL succeeds.

@@ -7,6 +7,8 @@
 //!
 //! Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN): skipped otherwise, or fails when `CI` is set.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,8 @@ use std::process::{Command, Output};
 use std::sync::Mutex;
 use std::time::Instant;
 
+use common::{ip_in, privileged, sh};
+use flannel_cni::dataplane::Dataplane;
 use flannel_cni::kernel::{BridgeConfig, Kernel, KernelError, LinkInfo, PodIface, PodRoute};
 use ipnet::Ipv4Net;
 use serde_json::Value;
@@ -39,7 +43,7 @@ impl Netns {
         let _g = NS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // Leftover from a crashed earlier run with the same pid: remove it.
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
-        run("ip", &["netns", "add", &name]);
+        sh("ip", &["netns", "add", &name]);
         Netns { name }
     }
 
@@ -61,33 +65,8 @@ impl Drop for Netns {
     }
 }
 
-fn privileged() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("kernel namespace tests need root (CI is set)");
-    }
-    eprintln!("skipping: kernel namespace tests need root");
-    false
-}
-
-fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("run {cmd} {args:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn json(cmd: &str, args: &[&str]) -> Value {
-    let out = run(cmd, args);
+    let out = sh(cmd, args);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{cmd} {args:?}: bad JSON {e}: {out}"))
 }
 
@@ -187,7 +166,7 @@ fn veth_names(ns: &Netns) -> Vec<String> {
 }
 
 fn sysctl_in(ns: &Netns, file: &str) -> String {
-    run("ip", &["netns", "exec", &ns.name, "cat", file])
+    sh("ip", &["netns", "exec", &ns.name, "cat", file])
         .trim()
         .to_string()
 }
@@ -496,9 +475,14 @@ fn child() {
 
 // ------------------------------------------------------------------------ tests
 
+/// Whether this is a parent test run as root (not the child, which only runs `child`).
+fn parent() -> bool {
+    std::env::var_os(SCENARIO).is_none() && privileged()
+}
+
 #[test]
 fn guard_refuses_outside_test_namespaces() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     // The test process itself runs in whatever namespace cargo runs in: not one of ours.
@@ -510,25 +494,11 @@ fn guard_refuses_outside_test_namespaces() {
 
 #[test]
 fn ensure_bridge_create_reuse_gateway_errors() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     let host = Netns::new("br-host");
-    run(
-        "ip",
-        &[
-            "-n",
-            &host.name,
-            "link",
-            "add",
-            "notbr",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "notbr-peer",
-        ],
-    );
+    ip_in(&host.name, "link add notbr type veth peer name notbr-peer");
     let r = run_child(&host, "bridge", &[]);
 
     let br = link_json(&host, "cni0");
@@ -560,7 +530,7 @@ fn ensure_bridge_create_reuse_gateway_errors() {
 
 #[test]
 fn add_veth_pair_hairpin_mtu_master_and_already_exists() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     let host = Netns::new("veth-host");
@@ -588,7 +558,7 @@ fn add_veth_pair_hairpin_mtu_master_and_already_exists() {
     assert_eq!(h["address"], get(&r, "host_mac"));
     assert_eq!(h["linkinfo"]["info_slave_kind"], "bridge");
     assert_eq!(h["linkinfo"]["info_slave_data"]["hairpin"], true);
-    let bl = run(
+    let bl = sh(
         "bridge",
         &["-n", &host.name, "-d", "link", "show", "dev", host_name],
     );
@@ -618,7 +588,7 @@ fn add_veth_pair_hairpin_mtu_master_and_already_exists() {
 
 #[test]
 fn configure_pod_then_check_pod() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     let host = Netns::new("cfg-host");
@@ -628,7 +598,7 @@ fn configure_pod_then_check_pod() {
     let host_name = get(&r, "host_name").to_string();
 
     assert_eq!(inet_addrs(&pod, "eth0"), vec!["10.1.17.2/24"]);
-    let routes = run("ip", &["-n", &pod.name, "route", "show"]);
+    let routes = ip_in(&pod.name, "route show");
     assert!(
         routes.contains("10.1.0.0/16 via 10.1.17.1 dev eth0"),
         "{routes}"
@@ -645,116 +615,42 @@ fn configure_pod_then_check_pod() {
         e.push((EXPECT, expect.to_string()));
         run_child(&host, "check", &e);
     };
-    run("ip", &["-n", &pod.name, "route", "del", "10.1.0.0/16"]);
+    ip_in(&pod.name, "route del 10.1.0.0/16");
     check(&format!(
         "route 10.1.0.0/16 via 10.1.17.1 missing on eth0 in {}",
         pod.path_str()
     ));
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "route",
-            "add",
-            "10.1.0.0/16",
-            "via",
-            "10.1.17.5",
-            "dev",
-            "eth0",
-        ],
-    );
+    ip_in(&pod.name, "route add 10.1.0.0/16 via 10.1.17.5 dev eth0");
     check("route 10.1.0.0/16 via 10.1.17.1 missing on eth0");
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "route",
-            "replace",
-            "10.1.0.0/16",
-            "via",
-            "10.1.17.1",
-            "dev",
-            "eth0",
-        ],
+    ip_in(
+        &pod.name,
+        "route replace 10.1.0.0/16 via 10.1.17.1 dev eth0",
     );
     check("ok");
-    run("ip", &["-n", &pod.name, "route", "del", "192.168.5.0/24"]);
+    ip_in(&pod.name, "route del 192.168.5.0/24");
     check("route 192.168.5.0/24 missing on eth0");
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "route",
-            "add",
-            "192.168.5.0/24",
-            "dev",
-            "eth0",
-        ],
-    );
+    ip_in(&pod.name, "route add 192.168.5.0/24 dev eth0");
     check("ok");
-    run(
-        "ip",
-        &["-n", &host.name, "link", "set", &host_name, "nomaster"],
-    );
+    ip_in(&host.name, &format!("link set {host_name} nomaster"));
     check(&format!("host end {host_name} of eth0"));
-    run(
-        "ip",
-        &[
-            "-n", &host.name, "link", "set", &host_name, "master", "cni0",
-        ],
-    );
+    ip_in(&host.name, &format!("link set {host_name} master cni0"));
     check("ok");
-    run("ip", &["-n", &pod.name, "link", "set", "eth0", "down"]);
+    ip_in(&pod.name, "link set eth0 down");
     check("eth0");
-    run("ip", &["-n", &pod.name, "link", "set", "eth0", "up"]);
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "route",
-            "replace",
-            "10.1.0.0/16",
-            "via",
-            "10.1.17.1",
-            "dev",
-            "eth0",
-        ],
+    ip_in(&pod.name, "link set eth0 up");
+    ip_in(
+        &pod.name,
+        "route replace 10.1.0.0/16 via 10.1.17.1 dev eth0",
     );
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "route",
-            "replace",
-            "192.168.5.0/24",
-            "dev",
-            "eth0",
-        ],
-    );
+    ip_in(&pod.name, "route replace 192.168.5.0/24 dev eth0");
     check("ok");
-    run(
-        "ip",
-        &[
-            "-n",
-            &pod.name,
-            "addr",
-            "del",
-            "10.1.17.2/24",
-            "dev",
-            "eth0",
-        ],
-    );
+    ip_in(&pod.name, "addr del 10.1.17.2/24 dev eth0");
     check("address 10.1.17.2/24 missing on eth0");
 }
 
 #[test]
 fn del_pod_iface_returns_addresses_and_is_idempotent() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     let host = Netns::new("del-host");
@@ -837,7 +733,7 @@ fn snapshot(host: &Netns, pod: &Netns) -> Value {
 
 #[test]
 fn matches_reference_bridge_plugin() {
-    if std::env::var_os(SCENARIO).is_some() || !privileged() {
+    if !parent() {
         return;
     }
     let reference = Path::new("/usr/lib/cni/bridge");
@@ -899,7 +795,7 @@ fn matches_reference_bridge_plugin() {
         &[(POD, pod.path_str()), (POD2, pod2.path_str())],
     );
     // Compare with the first pod only: remove the second one's pair.
-    run("ip", &["-n", &pod2.name, "link", "del", "eth0"]);
+    ip_in(&pod2.name, "link del eth0");
 
     let theirs = snapshot(&ref_host, &ref_pod);
     let ours = snapshot(&host, &pod);

@@ -61,6 +61,13 @@ pub fn sh(cmd: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `ip -n <ns> <args>` (`args` split at whitespace): its stdout; panics when it fails.
+pub fn ip_in(ns: &str, args: &str) -> String {
+    let mut all = vec!["-n", ns];
+    all.extend(args.split_whitespace());
+    sh("ip", &all)
+}
+
 /// A plugin invocation's outcome.
 #[derive(Debug)]
 pub struct Run {
@@ -120,7 +127,7 @@ impl Lab {
                 sh("ip", &["netns", "add", ns]);
             }
         }
-        sh("ip", &["-n", &host, "link", "set", "lo", "up"]);
+        ip_in(&host, "link set lo up");
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("subnet.env"),
@@ -211,18 +218,14 @@ impl Lab {
         }
     }
 
-    /// `ip -n <pod> ...`
-    pub fn ip_pod(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.pod.as_str()];
-        all.extend_from_slice(args);
-        sh("ip", &all)
+    /// `ip -n <pod> <args>`
+    pub fn ip_pod(&self, args: &str) -> String {
+        ip_in(&self.pod, args)
     }
 
-    /// `ip -n <host> ...`
-    pub fn ip_host(&self, args: &[&str]) -> String {
-        let mut all = vec!["-n", self.host.as_str()];
-        all.extend_from_slice(args);
-        sh("ip", &all)
+    /// `ip -n <host> <args>`
+    pub fn ip_host(&self, args: &str) -> String {
+        ip_in(&self.host, args)
     }
 
     /// The nat table of the host namespace, without comments and counters.
@@ -254,7 +257,7 @@ impl Lab {
 
     /// `ip -4 route` in the pod, one line per route.
     pub fn pod_routes(&self) -> Vec<String> {
-        self.ip_pod(&["-4", "route"])
+        self.ip_pod("-4 route")
             .lines()
             .map(|l| l.trim().to_string())
             .collect()
