@@ -15,6 +15,7 @@ use crate::diff::normalize;
 use crate::model::{OwnedChain, Table, TableRules};
 use crate::names::is_owned_chain;
 use crate::parse::{tokenize, ParseError};
+use crate::render::push_args;
 use std::collections::HashSet;
 
 /// Why saved rules cannot be merged.
@@ -275,30 +276,7 @@ fn push_chain_rules(out: &mut String, chain: &OwnedChain) {
 pub fn push_rule(out: &mut String, chain: &str, args: &[String]) {
     out.push_str("-A ");
     out.push_str(chain);
-    for arg in args {
-        out.push(' ');
-        push_quoted(out, arg);
-    }
-    out.push('\n');
-}
-
-fn push_quoted(out: &mut String, arg: &str) {
-    let needs_quotes = arg.is_empty()
-        || arg
-            .chars()
-            .any(|c| c.is_whitespace() || matches!(c, '"' | '\\' | '\''));
-    if !needs_quotes {
-        out.push_str(arg);
-        return;
-    }
-    out.push('"');
-    for c in arg.chars() {
-        if matches!(c, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
+    push_args(out, args);
 }
 
 #[cfg(test)]

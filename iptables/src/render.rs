@@ -48,9 +48,14 @@ pub fn render_remove(table: Table, jumps: &[Rule], chains: &[String]) -> String 
 
 fn push_line(out: &mut String, head: &str, args: &[String]) {
     out.push_str(head);
+    push_args(out, args);
+}
+
+/// Appends ` <arg>` per argument, quoted as [`quote`] does, then a newline.
+pub(crate) fn push_args(out: &mut String, args: &[String]) {
     for arg in args {
         out.push(' ');
-        out.push_str(&quote(arg));
+        push_quoted(out, arg);
     }
     out.push('\n');
 }
@@ -59,14 +64,21 @@ fn push_line(out: &mut String, head: &str, args: &[String]) {
 /// contain whitespace, quotes or backslashes are double-quoted, with `"` and
 /// `\` escaped by a backslash; others are written as they are.
 pub fn quote(arg: &str) -> String {
+    let mut out = String::with_capacity(arg.len() + 2);
+    push_quoted(&mut out, arg);
+    out
+}
+
+/// Appends `arg` quoted as [`quote`] does, without allocating.
+fn push_quoted(out: &mut String, arg: &str) {
     let needs_quotes = arg.is_empty()
         || arg
             .chars()
             .any(|c| c.is_whitespace() || matches!(c, '"' | '\\' | '\''));
     if !needs_quotes {
-        return arg.to_string();
+        out.push_str(arg);
+        return;
     }
-    let mut out = String::with_capacity(arg.len() + 2);
     out.push('"');
     for c in arg.chars() {
         if matches!(c, '"' | '\\') {
@@ -75,7 +87,6 @@ pub fn quote(arg: &str) -> String {
         out.push(c);
     }
     out.push('"');
-    out
 }
 
 #[cfg(test)]
