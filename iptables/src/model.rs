@@ -45,7 +45,7 @@ impl Rule {
     pub fn new<S: AsRef<str>>(chain: &str, args: &[S]) -> Self {
         Rule {
             chain: chain.to_string(),
-            args: args.iter().map(|a| a.as_ref().to_string()).collect(),
+            args: tokens(args),
         }
     }
 }
