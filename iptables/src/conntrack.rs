@@ -3,9 +3,10 @@
 //! keep sending to a dead backend through a cached DNAT. "0 flow entries
 //! have been deleted" (exit status 1) is not an error.
 
+use crate::exec::prefixed_command;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// Errors of the `conntrack` tool.
 #[derive(Debug, thiserror::Error)]
@@ -85,28 +86,14 @@ impl Conntrack {
 
     /// Runs `conntrack -D <args>`; returns how many entries were deleted.
     pub fn delete(&self, args: &[String]) -> Result<u64, ConntrackError> {
-        let mut command = match self.prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(&self.bin);
-                c
-            }
-            None => Command::new(&self.bin),
-        };
+        let args: Vec<&str> = std::iter::once("-D")
+            .chain(args.iter().map(String::as_str))
+            .collect();
+        let (mut command, cmd) = prefixed_command(&self.prefix, &self.bin, &args);
         command
-            .arg("-D")
-            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let cmd = self
-            .prefix
-            .iter()
-            .cloned()
-            .chain([self.bin.to_string_lossy().into_owned(), "-D".to_string()])
-            .chain(args.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ");
         let out = command.output().map_err(|source| ConntrackError::Spawn {
             cmd: cmd.clone(),
             source,
@@ -127,28 +114,20 @@ impl Conntrack {
 
 /// `-p udp --orig-dst VIP --orig-port-dst PORT [--dst-nat EP]`.
 pub fn cluster_ip_args(vip: Ipv4Addr, port: u16, endpoint: Option<Ipv4Addr>) -> Vec<String> {
-    let mut args: Vec<String> = ["-p", "udp", "--orig-dst"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    args.push(vip.to_string());
-    args.push("--orig-port-dst".to_string());
-    args.push(port.to_string());
-    if let Some(ep) = endpoint {
-        args.push("--dst-nat".to_string());
-        args.push(ep.to_string());
-    }
-    args
+    let args = ["-p", "udp", "--orig-dst", &vip.to_string()];
+    with_dst_nat(&args, port, endpoint)
 }
 
 /// `-p udp --orig-port-dst NODEPORT [--dst-nat EP]`.
 pub fn node_port_args(node_port: u16, endpoint: Option<Ipv4Addr>) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "-p".into(),
-        "udp".into(),
-        "--orig-port-dst".into(),
-        node_port.to_string(),
-    ];
+    with_dst_nat(&["-p", "udp"], node_port, endpoint)
+}
+
+/// `head --orig-port-dst PORT [--dst-nat EP]`.
+fn with_dst_nat(head: &[&str], port: u16, endpoint: Option<Ipv4Addr>) -> Vec<String> {
+    let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+    args.push("--orig-port-dst".to_string());
+    args.push(port.to_string());
     if let Some(ep) = endpoint {
         args.push("--dst-nat".to_string());
         args.push(ep.to_string());

@@ -1,6 +1,7 @@
 //! The applier: runs `iptables`, `iptables-restore` and `iptables-save` as
 //! child processes (optionally behind a command prefix such as
-//! `ip netns exec NS`, used by tests) and turns their failures into [`Error`].
+//! `ip netns exec NS`, used by tests; [`crate::conntrack`] builds its
+//! commands the same way) and turns their failures into [`Error`].
 
 use crate::model::Table;
 use crate::parse::ParseError;
@@ -93,18 +94,14 @@ impl Iptables {
 
     /// `iptables-save -t <table>`.
     pub fn save(&self, table: Table) -> Result<String, Error> {
-        let (cmd, out) = self.run(&self.save, &["-t", table.name()], None)?;
-        check(&cmd, &out)?;
-        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+        self.stdout(&self.save, &["-t", table.name()])
     }
 
     /// `iptables-save` of every table in one call (with the nf_tables
     /// backend one call costs about as much as one `-t` call, as both read
     /// the whole ruleset).
     pub fn save_all(&self) -> Result<String, Error> {
-        let (cmd, out) = self.run(&self.save, &[], None)?;
-        check(&cmd, &out)?;
-        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+        self.stdout(&self.save, &[])
     }
 
     /// `iptables-restore --noflush --wait` with `payload` on stdin.
@@ -163,13 +160,7 @@ impl Iptables {
     /// `iptables -w -t <table> -S <chain>`: the chain's policy (`-P`) or
     /// declaration (`-N`) and its rules (`-A`), as `iptables-save` prints them.
     pub fn list_chain(&self, table: Table, chain: &str) -> Result<String, Error> {
-        let (cmd, out) = self.run(
-            &self.iptables,
-            &["-w", "-t", table.name(), "-S", chain],
-            None,
-        )?;
-        check(&cmd, &out)?;
-        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+        self.stdout(&self.iptables, &["-w", "-t", table.name(), "-S", chain])
     }
 
     /// Chain names of the iptables-nft tables (`ip` family), by table, from
@@ -177,14 +168,12 @@ impl Iptables {
     /// is fast with tens of thousands of chains). `None` when `nft` cannot
     /// be run or fails, or when iptables uses the legacy backend.
     pub fn nft_chain_names(&self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
-        let (cmd, out) = self.run(&self.iptables, &["--version"], None).ok()?;
-        check(&cmd, &out).ok()?;
-        if !String::from_utf8_lossy(&out.stdout).contains("nf_tables") {
+        let version = self.stdout_lossy(&self.iptables, &["--version"])?;
+        if !version.contains("nf_tables") {
             return None;
         }
-        let (cmd, out) = self.run(Path::new("nft"), &["list", "chains"], None).ok()?;
-        check(&cmd, &out).ok()?;
-        Some(parse_nft_chains(&String::from_utf8_lossy(&out.stdout)))
+        let chains = self.stdout_lossy(Path::new("nft"), &["list", "chains"])?;
+        Some(parse_nft_chains(&chains))
     }
 
     /// Whether `--random-fully` is supported (iptables >= 1.6.2).
@@ -194,11 +183,22 @@ impl Iptables {
 
     /// The version printed by `iptables --version`, if it can be read.
     pub fn version(&self) -> Option<(u32, u32, u32)> {
-        let (cmd, out) = self.run(&self.iptables, &["--version"], None).ok()?;
-        if check(&cmd, &out).is_err() {
-            return None;
-        }
-        parse_version(&String::from_utf8_lossy(&out.stdout))
+        parse_version(&self.stdout_lossy(&self.iptables, &["--version"])?)
+    }
+
+    /// Runs `bin args` and returns its stdout; a failure status is an error.
+    fn stdout(&self, bin: &Path, args: &[&str]) -> Result<String, Error> {
+        let (cmd, out) = self.run(bin, args, None)?;
+        check(&cmd, &out)?;
+        String::from_utf8(out.stdout).map_err(|_| Error::NotUtf8 { cmd })
+    }
+
+    /// Like [`Iptables::stdout`], any failure being `None` and invalid
+    /// UTF-8 replaced.
+    fn stdout_lossy(&self, bin: &Path, args: &[&str]) -> Option<String> {
+        let (cmd, out) = self.run(bin, args, None).ok()?;
+        check(&cmd, &out).ok()?;
+        Some(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     fn run(
@@ -207,23 +207,7 @@ impl Iptables {
         args: &[&str],
         stdin: Option<&str>,
     ) -> Result<(String, Output), Error> {
-        let mut command = match self.prefix.split_first() {
-            Some((first, rest)) => {
-                let mut c = Command::new(first);
-                c.args(rest).arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        command.args(args);
-        let cmd = self
-            .prefix
-            .iter()
-            .map(String::as_str)
-            .chain(std::iter::once(bin.to_string_lossy().as_ref()))
-            .chain(args.iter().copied())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (mut command, cmd) = prefixed_command(&self.prefix, bin, args);
         command
             .stdin(if stdin.is_some() {
                 Stdio::piped()
@@ -247,6 +231,28 @@ impl Iptables {
         tracing::debug!(%cmd, "ran iptables command");
         Ok((cmd.clone(), output.map_err(spawn_err)?))
     }
+}
+
+/// `bin args` behind `prefix` (e.g. `ip netns exec NS`), and the command
+/// line as errors and logs show it.
+pub(crate) fn prefixed_command(prefix: &[String], bin: &Path, args: &[&str]) -> (Command, String) {
+    let mut command = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    command.args(args);
+    let cmd = prefix
+        .iter()
+        .map(String::as_str)
+        .chain(std::iter::once(bin.to_string_lossy().as_ref()))
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    (command, cmd)
 }
 
 fn check(cmd: &str, out: &Output) -> Result<(), Error> {
