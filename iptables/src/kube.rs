@@ -66,60 +66,34 @@ pub struct Parsed {
 /// A string borrowed from the document when it has no escapes.
 type Str<'a> = Cow<'a, str>;
 
-/// The document, with specs and subsets kept raw: each object is parsed on
-/// its own, so one malformed object is skipped, not fatal.
+/// The document: a list of items, or one object. Read in one pass with
+/// typed specs and subsets ([`Typed`], the fast path for well-formed input),
+/// or with them kept raw ([`Raw`]), each object then parsed on its own so
+/// that one malformed object is skipped, not fatal.
 #[derive(Deserialize)]
-struct RawTop<'a> {
+struct Top<'a, S, U> {
     #[serde(borrow, default)]
     kind: Str<'a>,
-    #[serde(borrow, default)]
-    items: Option<Vec<RawItem<'a>>>,
+    #[serde(borrow)]
+    items: Option<Vec<Item<'a, S, U>>>,
     #[serde(borrow, default)]
     metadata: Metadata<'a>,
-    #[serde(borrow, default)]
-    spec: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    subsets: Option<&'a RawValue>,
+    spec: Option<S>,
+    subsets: Option<U>,
 }
 
 #[derive(Deserialize)]
-struct RawItem<'a> {
+struct Item<'a, S, U> {
     #[serde(borrow, default)]
     kind: Str<'a>,
     #[serde(borrow, default)]
     metadata: Metadata<'a>,
-    #[serde(borrow, default)]
-    spec: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    subsets: Option<&'a RawValue>,
+    spec: Option<S>,
+    subsets: Option<U>,
 }
 
-/// The document parsed in one pass (the fast path, for well-formed input).
-#[derive(Deserialize)]
-struct TypedTop<'a> {
-    #[serde(borrow, default)]
-    kind: Str<'a>,
-    #[serde(borrow, default)]
-    items: Option<Vec<TypedItem<'a>>>,
-    #[serde(borrow, default)]
-    metadata: Metadata<'a>,
-    #[serde(borrow, default)]
-    spec: Option<ServiceSpec<'a>>,
-    #[serde(borrow, default)]
-    subsets: Option<Vec<Subset<'a>>>,
-}
-
-#[derive(Deserialize)]
-struct TypedItem<'a> {
-    #[serde(borrow, default)]
-    kind: Str<'a>,
-    #[serde(borrow, default)]
-    metadata: Metadata<'a>,
-    #[serde(borrow, default)]
-    spec: Option<ServiceSpec<'a>>,
-    #[serde(borrow, default)]
-    subsets: Option<Vec<Subset<'a>>>,
-}
+type Typed<'a> = Top<'a, ServiceSpec<'a>, Vec<Subset<'a>>>;
+type Raw<'a> = Top<'a, &'a RawValue, &'a RawValue>;
 
 /// One object, whichever way it was read.
 struct Object<'a> {
@@ -208,13 +182,18 @@ type EndpointMap = HashMap<(String, Protocol), Vec<Endpoint>>;
 
 /// Parses a document into the desired state.
 pub fn parse_list(json: &str, opts: &ParseOptions) -> Result<Parsed, KubeError> {
-    let objects = match serde_json::from_str::<TypedTop>(json) {
-        Ok(top) => typed_objects(top),
+    let objects = match serde_json::from_str::<Typed<'_>>(json) {
+        Ok(top) => objects(top, |kind, metadata, spec, subsets| Object {
+            kind,
+            metadata,
+            spec: spec.map(Ok),
+            subsets: subsets.map(Ok),
+        }),
         // Some object does not have the expected shape (or the document is
         // not JSON at all): read object by object.
         Err(e) => {
             tracing::debug!(error = %e, "reading the services document object by object");
-            raw_objects(serde_json::from_str::<RawTop<'_>>(json)?)
+            objects(serde_json::from_str::<Raw<'_>>(json)?, raw_object)
         }
     };
     Ok(build(objects, opts))
@@ -222,34 +201,11 @@ pub fn parse_list(json: &str, opts: &ParseOptions) -> Result<Parsed, KubeError> 
 
 /// Items of a list (whose kind, e.g. `ServiceList`, implies the kind of
 /// items that carry none), or the document itself when it is one object.
-fn typed_objects(top: TypedTop<'_>) -> Vec<Object<'_>> {
+fn objects<'a, S, U>(
+    top: Top<'a, S, U>,
+    convert: impl Fn(Str<'a>, Metadata<'a>, Option<S>, Option<U>) -> Object<'a>,
+) -> Vec<Object<'a>> {
     let implied = implied_kind(&top.kind);
-    match top.items {
-        Some(items) => items
-            .into_iter()
-            .map(|i| Object {
-                kind: if i.kind.is_empty() {
-                    implied.clone()
-                } else {
-                    i.kind
-                },
-                metadata: i.metadata,
-                spec: i.spec.map(Ok),
-                subsets: i.subsets.map(Ok),
-            })
-            .collect(),
-        None => vec![Object {
-            kind: top.kind,
-            metadata: top.metadata,
-            spec: top.spec.map(Ok),
-            subsets: top.subsets.map(Ok),
-        }],
-    }
-}
-
-fn raw_objects(top: RawTop<'_>) -> Vec<Object<'_>> {
-    let implied = implied_kind(&top.kind);
-    let convert = raw_object;
     match top.items {
         Some(items) => items
             .into_iter()
@@ -297,7 +253,7 @@ fn implied_kind(list_kind: &str) -> Str<'static> {
 
 fn build(objects: Vec<Object<'_>>, opts: &ParseOptions) -> Parsed {
     let mut warnings = Vec::new();
-    let mut endpoints: HashMap<(String, String), EndpointMap> = HashMap::new();
+    let mut endpoints: HashMap<(&str, &str), EndpointMap> = HashMap::new();
     let mut services = Vec::new();
     for item in &objects {
         let ns = item.metadata.namespace.as_deref().unwrap_or("default");
@@ -305,7 +261,7 @@ fn build(objects: Vec<Object<'_>>, opts: &ParseOptions) -> Parsed {
         match item.kind.as_ref() {
             "Endpoints" => {
                 let map = parse_endpoints(item.subsets.as_ref(), ns, name, &mut warnings);
-                endpoints.insert((ns.to_string(), name.to_string()), map);
+                endpoints.insert((ns, name), map);
             }
             "Service" => services.push((ns, name, item.spec.as_ref())),
             _ => {}
@@ -329,7 +285,7 @@ fn build(objects: Vec<Object<'_>>, opts: &ParseOptions) -> Parsed {
             }
             None => continue, // no spec: nothing to program (also headless-like)
         };
-        let eps = endpoints.get(&(ns.to_string(), name.to_string()));
+        let eps = endpoints.get(&(ns, name));
         match service_ports(ns, name, spec, eps, opts) {
             Ok((mut sps, port_warnings)) => {
                 for w in port_warnings {
