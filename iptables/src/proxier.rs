@@ -55,13 +55,14 @@
 use crate::conntrack::Conntrack;
 use crate::exec::{Error as IptablesError, Iptables};
 use crate::model::{OwnedChain, Table};
-use crate::names::is_owned_chain;
-use crate::names::KUBE_PROXY_CANARY;
+use crate::names::{is_owned_chain, KUBE_PROXY_CANARY};
 use crate::payload::{
     render_merged, render_partial, render_standalone, save_text_from_listings, MergeError,
     TableChanges,
 };
-use crate::rules::{assemble, dispatch_chain, service_rules, Dispatch, ServiceRules};
+use crate::rules::{
+    assemble, desired_tables, dispatch_chain, service_rules, Dispatch, ServiceRules,
+};
 use crate::service::{Protocol, ProxyConfig, ProxyState, ServicePort, ServicePortName};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
@@ -507,12 +508,7 @@ fn merged_view<'a>(
 
 /// The full payload for an empty kernel (`--dry-run`).
 pub fn dry_run_payload(desired: &ProxyState, cfg: &ProxyConfig) -> String {
-    let rules: Vec<ServiceRules> = desired
-        .services
-        .values()
-        .map(|sp| service_rules(sp, cfg))
-        .collect();
-    let (nat, filter) = assemble(&rules, cfg);
+    let (nat, filter) = desired_tables(desired, cfg);
     render_standalone(&[&nat, &filter])
 }
 
