@@ -181,6 +181,11 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
         svc_rules.push(args);
     }
 
+    chains.push(OwnedChain {
+        name: svc_chain.clone(),
+        rules: svc_rules,
+    });
+
     // KUBE-EXT and the node port.
     if let Some(np) = sp.node_port {
         let ext_chain = external_chain(&spn, proto);
@@ -189,10 +194,6 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
             port_match(proto, None, &np.to_string()),
             tokens(&["-j", &ext_chain]),
         ]));
-        chains.push(OwnedChain {
-            name: svc_chain.clone(),
-            rules: svc_rules,
-        });
         chains.push(OwnedChain {
             name: ext_chain,
             rules: vec![
@@ -206,11 +207,6 @@ pub fn service_rules(sp: &ServicePort, cfg: &ProxyConfig) -> ServiceRules {
                 ]),
                 tokens(&["-j", &svc_chain]),
             ],
-        });
-    } else {
-        chains.push(OwnedChain {
-            name: svc_chain,
-            rules: svc_rules,
         });
     }
 
