@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -720,6 +720,24 @@ fn binary_syncs_on_change_and_canary_loss_and_stops_on_sigterm() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
+impl Netns {
+    /// Runs `kube-proxy-lite <mode> --services <file>` in the namespace to
+    /// its end; it must succeed.
+    fn run_bin(&self, mode: &str, file: &Path) -> Output {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.0, BIN, mode, "--services"])
+            .arg(file)
+            .output()
+            .expect(mode);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
 #[test]
 fn binary_dry_run_changes_nothing_and_once_exits() {
     let Some(ns) = Netns::new() else { return };
@@ -729,16 +747,7 @@ fn binary_dry_run_changes_nothing_and_once_exits() {
     ns.iptables(&["-t", "nat", "-N", "SOMETHING"]);
     let before = ns.save_all();
 
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0, BIN, "--dry-run", "--services"])
-        .arg(&file)
-        .output()
-        .expect("dry run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ns.run_bin("--dry-run", &file);
     let payload = String::from_utf8(out.stdout).expect("utf-8");
     assert!(
         payload.starts_with("*nat\n:KUBE-SERVICES - [0:0]\n"),
@@ -766,16 +775,7 @@ fn binary_dry_run_changes_nothing_and_once_exits() {
     assert!(restore.wait().expect("wait").success());
     assert_eq!(ns.save_all(), before);
 
-    let out = Command::new("ip")
-        .args(["netns", "exec", &ns.0, BIN, "--once", "--services"])
-        .arg(&file)
-        .output()
-        .expect("once");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ns.run_bin("--once", &file);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr
