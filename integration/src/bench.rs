@@ -1,6 +1,6 @@
-//! Shared pieces of the benchmarks (`bench-flanneld`, `bench-kube-proxy`, `bench-datapath`): the
-//! summary table that prints each figure next to its same-run baseline, and small formatting
-//! helpers.
+//! Shared pieces of the benchmarks (`bench-flanneld`, `bench-kube-proxy`, `bench-datapath`,
+//! `bench-cni`): the summary table that prints each figure next to its same-run baseline (and the
+//! plain table printer under it), option parsing and `main`, and small formatting helpers.
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -30,49 +30,78 @@ impl Row {
     }
 }
 
+impl Row {
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.what.clone(),
+            self.ours.clone(),
+            self.baseline.clone(),
+            self.ratio.clone(),
+            self.target.clone(),
+            self.result.clone(),
+        ]
+    }
+}
+
 /// Print the summary table; `subject` heads the column of our figures.
 pub fn print_summary(subject: &str, rows: &[Row], bin: &str, elapsed: Duration) {
-    let header = Row {
-        what: "measurement".into(),
-        ours: subject.into(),
-        baseline: "baseline (same run)".into(),
-        ratio: "ratio".into(),
-        target: "target".into(),
-        result: "result".into(),
-    };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
-    let cells = |r: &Row| -> [String; 6] {
-        [
-            r.what.clone(),
-            r.ours.clone(),
-            r.baseline.clone(),
-            r.ratio.clone(),
-            r.target.clone(),
-            r.result.clone(),
-        ]
-    };
-    let mut widths = [0usize; 6];
-    for r in &all {
-        for (w, c) in widths.iter_mut().zip(cells(r)) {
-            *w = (*w).max(c.len());
-        }
-    }
     println!(
         "\n==== summary ({subject} {bin}, total {:.0} s)",
         elapsed.as_secs_f64()
     );
-    for (i, r) in all.iter().enumerate() {
-        let mut line = String::new();
-        for (c, wd) in cells(r).iter().zip(widths) {
-            let _ = write!(line, "| {c:<wd$} ");
+    print_rows(
+        [
+            "measurement",
+            subject,
+            "baseline (same run)",
+            "ratio",
+            "target",
+            "result",
+        ],
+        rows,
+    );
+}
+
+/// Print `rows` as a table under `header`, the titles of the six columns.
+pub fn print_rows(header: [&str; 6], rows: &[Row]) {
+    let lines: Vec<Vec<String>> = std::iter::once(header.map(String::from).to_vec())
+        .chain(rows.iter().map(Row::cells))
+        .collect();
+    print_table(&lines);
+}
+
+/// Print `lines` as a table, each column as wide as its widest cell; the first line is the
+/// header, underlined.
+pub fn print_table(lines: &[Vec<String>]) {
+    let mut widths = vec![0usize; lines.first().map_or(0, Vec::len)];
+    for l in lines {
+        for (w, c) in widths.iter_mut().zip(l) {
+            *w = (*w).max(c.chars().count());
         }
-        line.push('|');
-        println!("{line}");
+    }
+    for (i, l) in lines.iter().enumerate() {
+        let mut text = String::new();
+        for (c, wd) in l.iter().zip(&widths) {
+            let _ = write!(text, "| {c:<wd$} ");
+        }
+        text.push('|');
+        println!("{text}");
         if i == 0 {
             let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
             println!("|{}|", sep.join("|"));
         }
     }
+}
+
+/// Nearest-rank percentile of unsorted samples.
+pub fn percentile(samples: &[f64], p: f64) -> f64 {
+    if samples.is_empty() {
+        return f64::NAN;
+    }
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
 }
 
 /// KiB as "12.3 MiB".

@@ -33,7 +33,6 @@
 //! Usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release plugin.
 
-use flannel_integration::bench::main_with;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -46,6 +45,7 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use flannel_integration::bench::{main_with, number_arg, percentile, print_rows, Row};
 use flannel_integration::{require_root, try_workspace_bin, Lab};
 use serde_json::{json, Value};
 
@@ -114,29 +114,17 @@ fn main() -> ExitCode {
     main_with("bench-cni", USAGE, parse_args(&args), run)
 }
 
-fn parse_count(flag: &str, v: Option<&String>) -> Result<usize> {
-    let v = v.with_context(|| format!("{flag} needs a value"))?;
-    let n: usize = v
-        .parse()
-        .with_context(|| format!("{flag} expects a number, got {v:?}"))?;
-    ensure!(
-        (1..=MAX_PODS).contains(&n),
-        "{flag} must be between 1 and {MAX_PODS} (one /24 of pod addresses)"
-    );
-    Ok(n)
-}
-
 fn parse_args(args: &[String]) -> Result<Option<Opts>> {
     let mut opts = Opts {
         only: None,
         pods: 200,
         parallel: 100,
     };
-    let mut it = args.iter();
+    let mut it = args.iter().cloned();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--pods" => opts.pods = parse_count("--pods", it.next())?,
-            "--parallel" => opts.parallel = parse_count("--parallel", it.next())?,
+            "--pods" => opts.pods = number_arg(&mut it, "--pods", 1..=MAX_PODS)?,
+            "--parallel" => opts.parallel = number_arg(&mut it, "--parallel", 1..=MAX_PODS)?,
             "--only" => {
                 let v = it.next().context("--only needs a value")?;
                 opts.only = Some(match v.as_str() {
@@ -247,17 +235,6 @@ struct RunResult {
     ips: Vec<String>,
 }
 
-/// Nearest-rank percentile of unsorted samples.
-fn percentile(samples: &[f64], p: f64) -> f64 {
-    if samples.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = samples.to_vec();
-    s.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
-    s[rank.clamp(1, s.len()) - 1]
-}
-
 fn mean(samples: &[f64]) -> f64 {
     samples.iter().sum::<f64>() / samples.len().max(1) as f64
 }
@@ -275,63 +252,6 @@ fn ratio(reference: f64, ours: f64) -> String {
         format!("{:.1}x", reference / ours)
     } else {
         "-".into()
-    }
-}
-
-/// One line of the summary table.
-struct Row {
-    op: String,
-    ours: String,
-    reference: String,
-    ratio: String,
-    target: String,
-    result: String,
-}
-
-impl Row {
-    fn new(op: impl Into<String>) -> Row {
-        Row {
-            op: op.into(),
-            ours: "-".into(),
-            reference: "-".into(),
-            ratio: "-".into(),
-            target: "-".into(),
-            result: "-".into(),
-        }
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let header = Row {
-        op: "op".into(),
-        ours: "flannel built-in p50 / p99".into(),
-        reference: "reference bridge+host-local p50 / p99".into(),
-        ratio: "ratio p50".into(),
-        target: "target".into(),
-        result: "result".into(),
-    };
-    let all: Vec<&Row> = std::iter::once(&header).chain(rows.iter()).collect();
-    let w = |f: fn(&Row) -> &str| all.iter().map(|r| f(r).chars().count()).max().unwrap_or(0);
-    let widths = [
-        w(|r| &r.op),
-        w(|r| &r.ours),
-        w(|r| &r.reference),
-        w(|r| &r.ratio),
-        w(|r| &r.target),
-        w(|r| &r.result),
-    ];
-    for (i, r) in all.iter().enumerate() {
-        let cells = [&r.op, &r.ours, &r.reference, &r.ratio, &r.target, &r.result];
-        let mut line = String::new();
-        for (c, wd) in cells.iter().zip(widths) {
-            let _ = write!(line, "| {c:<wd$} ");
-        }
-        line.push('|');
-        println!("{line}");
-        if i == 0 {
-            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
-            println!("|{}|", sep.join("|"));
-        }
     }
 }
 
@@ -439,7 +359,7 @@ fn run(opts: &Opts) -> Result<bool> {
             let o = ours.map(pick);
             let r = reference.map(pick);
             row.ours = o.as_deref().map_or("FAILED".into(), p50_p99);
-            row.reference = r.as_deref().map_or("FAILED".into(), p50_p99);
+            row.baseline = r.as_deref().map_or("FAILED".into(), p50_p99);
             row.target = format!(">= {TARGET_RATIO:.0}x");
             if let (Some(o), Some(r)) = (&o, &r) {
                 let (op50, rp50) = (percentile(o, 50.0), percentile(r, 50.0));
@@ -458,7 +378,7 @@ fn run(opts: &Opts) -> Result<bool> {
             row.result = "info".into();
             let e = exec.map(pick);
             row.ours = e.as_deref().map_or("FAILED".into(), p50_p99);
-            row.reference = r.as_deref().map_or("FAILED".into(), p50_p99);
+            row.baseline = r.as_deref().map_or("FAILED".into(), p50_p99);
             if let (Some(e), Some(r)) = (&e, &r) {
                 row.ratio = ratio(percentile(r, 50.0), percentile(e, 50.0));
             }
@@ -470,7 +390,7 @@ fn run(opts: &Opts) -> Result<bool> {
             // Measured by the runner at the start of each run: the cost of spawning any process.
             let mut row = Row::new("spawn floor: /bin/true (info)");
             row.ours = ours.map_or("-".into(), |r| p50_p99(&r.floor_ms));
-            row.reference = reference.map_or("-".into(), |r| p50_p99(&r.floor_ms));
+            row.baseline = reference.map_or("-".into(), |r| p50_p99(&r.floor_ms));
             row.result = "info".into();
             rows.push(row);
             for (what, pick) in [
@@ -482,7 +402,7 @@ fn run(opts: &Opts) -> Result<bool> {
             ] {
                 let mut row = Row::new(format!("kernel floor: `ip link {what}` veth pair (info)"));
                 row.ours = ours.map_or("-".into(), |r| p50_p99(&pick(r)));
-                row.reference = reference.map_or("-".into(), |r| p50_p99(&pick(r)));
+                row.baseline = reference.map_or("-".into(), |r| p50_p99(&pick(r)));
                 row.result = "info".into();
                 rows.push(row);
             }
@@ -505,7 +425,7 @@ fn run(opts: &Opts) -> Result<bool> {
             let o = ours.map(pick);
             let r = reference.map(pick);
             row.ours = o.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
-            row.reference = r.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
+            row.baseline = r.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
             if let (Some(o), Some(r)) = (o, r) {
                 row.ratio = ratio(r, o);
                 row.result = if op == "ADD" {
@@ -525,7 +445,17 @@ fn run(opts: &Opts) -> Result<bool> {
         bench.flannel.display(),
         started.elapsed().as_secs_f64()
     );
-    print_table(&rows);
+    print_rows(
+        [
+            "op",
+            "flannel built-in p50 / p99",
+            "reference bridge+host-local p50 / p99",
+            "ratio p50",
+            "target",
+            "result",
+        ],
+        &rows,
+    );
     println!("(load average at the end: {})", loadavg());
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());

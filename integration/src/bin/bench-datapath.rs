@@ -32,13 +32,14 @@
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release flanneld (the CNI plugin
 //! `flannel` is taken from there too: `cargo build --release -p flanneld -p flannel-cni`).
 
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, number_arg, pass, print_summary, Row};
+use flannel_integration::bench::{
+    main_with, number_arg, pass, percentile, print_summary, print_table, Row,
+};
 use flannel_integration::cluster::{net_config, Cluster, Instance, PodPair};
 use flannel_integration::iperf::{self, gbit, UdpStats};
 use flannel_integration::services::tail;
@@ -153,24 +154,17 @@ fn parse_args() -> Result<Option<Opts>> {
 /// Ping round-trip times.
 struct Ping {
     sent: usize,
-    /// Replies, RTTs in ms, sorted.
+    /// Replies, RTTs in ms.
     rtts: Vec<f64>,
 }
 
 impl Ping {
-    /// Nearest-rank percentile, ms.
-    fn percentile(&self, p: f64) -> f64 {
-        let n = self.rtts.len();
-        let rank = ((p / 100.0) * n as f64).ceil() as usize;
-        self.rtts[rank.clamp(1, n) - 1]
-    }
-
     fn p50(&self) -> f64 {
-        self.percentile(50.0)
+        percentile(&self.rtts, 50.0)
     }
 
     fn p99(&self) -> f64 {
-        self.percentile(99.0)
+        percentile(&self.rtts, 99.0)
     }
 }
 
@@ -427,7 +421,6 @@ fn ping(lab: &Lab, from: &str, to: Ipv4Addr) -> Result<Ping> {
         text.trim(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    rtts.sort_by(f64::total_cmp);
     Ok(Ping {
         sent: PING_COUNT,
         rtts,
@@ -635,23 +628,6 @@ fn print_datapaths(results: &Results, secs: u32) {
         }
         lines.push(line);
     }
-    let mut widths = vec![0usize; header.len()];
-    for l in &lines {
-        for (w, c) in widths.iter_mut().zip(l) {
-            *w = (*w).max(c.len());
-        }
-    }
     println!("\n==== datapaths (pod to pod across nodes, iperf3 {secs} s per run)");
-    for (i, l) in lines.iter().enumerate() {
-        let mut text = String::new();
-        for (c, wd) in l.iter().zip(&widths) {
-            let _ = write!(text, "| {c:<wd$} ");
-        }
-        text.push('|');
-        println!("{text}");
-        if i == 0 {
-            let sep: Vec<String> = widths.iter().map(|wd| "-".repeat(wd + 2)).collect();
-            println!("|{}|", sep.join("|"));
-        }
-    }
+    print_table(&lines);
 }
