@@ -54,7 +54,6 @@ pub struct Cluster {
     procs: Vec<(usize, String, ProcId)>,
 }
 
-/// The network config used by most tests.
 /// The network config for `network` and `backend`. In the lab's pod network nodes lease from
 /// the lower half (up to 10.244.127.0/24): tests put fake peers, reservations of other nodes
 /// and unleased destinations in the upper half, where no node's random subnet can collide.
@@ -89,11 +88,7 @@ impl Cluster {
 
     /// The node's private /run/flannel and /var/lib/cni.
     pub fn node_fs(&self, node: usize) -> NodeFs {
-        let base = self.lab.dir().join(format!("n{node}-fs"));
-        NodeFs {
-            run_flannel: base.join("run-flannel"),
-            var_lib_cni: base.join("var-lib-cni"),
-        }
+        NodeFs::paths(&self.lab, node)
     }
 
     /// The CNI conflist for an instance: upstream's manifest unchanged for "a"; for other
@@ -225,12 +220,19 @@ impl Cluster {
 
     /// Our subnet (network address form) from the subnet file.
     pub fn subnet(&self, node: usize, inst: &str) -> Result<ipnet::Ipv4Net> {
-        let text = std::fs::read_to_string(self.subnet_file(node, inst))?;
-        let v = text
-            .lines()
-            .find_map(|l| l.strip_prefix("FLANNEL_SUBNET="))
-            .context("no FLANNEL_SUBNET")?;
+        let v = self.subnet_var(node, inst, "FLANNEL_SUBNET")?;
         Ok(v.parse::<ipnet::Ipv4Net>()?.trunc())
+    }
+
+    /// The value of `key` (e.g. `FLANNEL_MTU`) in the instance's subnet file.
+    fn subnet_var(&self, node: usize, inst: &str, key: &str) -> Result<String> {
+        let path = self.subnet_file(node, inst);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+            .with_context(|| format!("no {key} in {}", path.display()))
     }
 
     /// Host `host` (e.g. 2) of a node's subnet.
@@ -242,8 +244,18 @@ impl Cluster {
     /// A pod `pod-<inst>` on a node, wired by the flannel CNI plugin through the instance's
     /// conflist, executed like a runtime executes it. Returns the pod namespace and address.
     pub fn add_pod(&mut self, node: usize, inst: &str, bridge: &str) -> Result<(String, Ipv4Addr)> {
-        let name = format!("pod-{inst}");
-        let ns = self.lab.add_pod_ns(node, &name)?;
+        self.add_named_pod(node, &format!("pod-{inst}"), inst, bridge)
+    }
+
+    /// Like [`Cluster::add_pod`] for a pod named `name`.
+    pub fn add_named_pod(
+        &self,
+        node: usize,
+        name: &str,
+        inst: &str,
+        bridge: &str,
+    ) -> Result<(String, Ipv4Addr)> {
+        let ns = self.lab.add_pod_ns(node, name)?;
         let fs = NodeFs::new(&self.lab, node)?;
         let inv = Invocation::new("ADD", &ns, Some(&ns));
         let list = self.conflist(node, inst, bridge);
@@ -295,17 +307,13 @@ impl Cluster {
         self.start_all(inst)?;
         let (p1, _) = self.add_pod(1, "a", "cni0")?;
         let (p2, ip2) = self.add_pod(2, "a", "cni0")?;
-        let path = self.subnet_file(1, "a");
-        let env = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let v = env
-            .lines()
-            .find_map(|l| l.strip_prefix("FLANNEL_MTU="))
-            .with_context(|| format!("no FLANNEL_MTU in {}", path.display()))?;
-        let mtu: u32 = v
-            .trim()
-            .parse()
-            .with_context(|| format!("bad FLANNEL_MTU {v:?} in {}", path.display()))?;
+        let v = self.subnet_var(1, "a", "FLANNEL_MTU")?;
+        let mtu: u32 = v.trim().parse().with_context(|| {
+            format!(
+                "bad FLANNEL_MTU {v:?} in {}",
+                self.subnet_file(1, "a").display()
+            )
+        })?;
         for pod in [&p1, &p2] {
             self.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
         }

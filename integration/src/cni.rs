@@ -28,12 +28,18 @@ pub struct NodeFs {
 }
 
 impl NodeFs {
-    pub fn new(lab: &Lab, node: usize) -> Result<NodeFs> {
+    /// Node `node`'s directories in the lab directory, without creating them.
+    pub fn paths(lab: &Lab, node: usize) -> NodeFs {
         let base = lab.dir().join(format!("n{node}-fs"));
-        let fs = NodeFs {
+        NodeFs {
             run_flannel: base.join("run-flannel"),
             var_lib_cni: base.join("var-lib-cni"),
-        };
+        }
+    }
+
+    /// Node `node`'s directories, created if missing.
+    pub fn new(lab: &Lab, node: usize) -> Result<NodeFs> {
+        let fs = NodeFs::paths(lab, node);
         for d in [&fs.run_flannel, &fs.var_lib_cni] {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }

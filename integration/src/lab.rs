@@ -22,7 +22,9 @@ use crate::cmd;
 use crate::netns;
 use crate::prereq::{require_root, try_workspace_bin, workspace_bin};
 use crate::procs::{ProcId, Procs};
+use crate::services::tail;
 use anyhow::{bail, Context, Result};
+use ipnet::Ipv4Net;
 use std::io::Read;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -85,32 +87,6 @@ fn random_hex(bytes: usize) -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut buf))
         .context("reading /dev/urandom")?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Parses "a.b.c.d/len".
-fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8)> {
-    let (ip, len) = s
-        .split_once('/')
-        .with_context(|| format!("{s:?} is not an IPv4 CIDR like 10.244.3.2/24"))?;
-    let ip: Ipv4Addr = ip
-        .parse()
-        .with_context(|| format!("bad IPv4 address in {s:?}"))?;
-    let len: u8 = len
-        .parse()
-        .with_context(|| format!("bad prefix length in {s:?}"))?;
-    if len > 32 {
-        bail!("prefix length {len} out of range in {s:?}");
-    }
-    Ok((ip, len))
-}
-
-fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, len: u8) -> bool {
-    let mask = if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
-    };
-    u32::from(a) & mask == u32::from(b) & mask
 }
 
 fn validate_name(what: &str, name: &str) -> Result<()> {
@@ -598,11 +574,14 @@ impl Lab {
             bail!("add_pod: node {node} out of range 1..={}", self.nodes);
         }
         validate_name("pod name", name)?;
-        let (ip, len) = parse_cidr(addr)?;
+        let net: Ipv4Net = addr
+            .parse()
+            .with_context(|| format!("{addr:?} is not an IPv4 CIDR like 10.244.3.2/24"))?;
+        let (ip, len) = (net.addr(), net.prefix_len());
         let gw: Ipv4Addr = gateway
             .parse()
             .with_context(|| format!("bad gateway address {gateway:?}"))?;
-        if !same_subnet(ip, gw, len) || ip == gw {
+        if !net.contains(&gw) || ip == gw {
             bail!("gateway {gw} is not a different address inside {addr}");
         }
         let node_ns = self.node_ns(node);
@@ -731,20 +710,28 @@ impl Lab {
     /// Starts `labtool tcp-echo port` in `ns` (log `tcp-echo-<ns suffix>-<port>`)
     /// and waits until it listens.
     pub fn start_tcp_echo(&mut self, ns: &str, port: u16) -> Result<ProcId> {
+        self.start_labtool_server(ns, "tcp-echo", port, &[])
+    }
+
+    /// Starts the labtool server `labtool <kind> <port> <extra>...` in `ns` (log
+    /// `<kind>-<ns suffix>-<port>`) and waits until it listens.
+    pub(crate) fn start_labtool_server(
+        &mut self,
+        ns: &str,
+        kind: &str,
+        port: u16,
+        extra: &[String],
+    ) -> Result<ProcId> {
         self.check_ns(ns)?;
         let labtool = try_workspace_bin("labtool")?;
         let suffix = ns
             .strip_prefix(self.prefix.as_str())
             .unwrap_or(ns)
             .trim_start_matches('-');
-        let name = format!("tcp-echo-{suffix}-{port}");
-        let id = self.spawn(
-            ns,
-            &name,
-            &labtool,
-            &[String::from("tcp-echo"), port.to_string()],
-            &[],
-        )?;
+        let name = format!("{kind}-{suffix}-{port}");
+        let mut args = vec![kind.to_string(), port.to_string()];
+        args.extend_from_slice(extra);
+        let id = self.spawn(ns, &name, &labtool, &args, &[])?;
         let mut failed = None;
         Lab::wait_until(Duration::from_secs(5), &format!("{name} to listen"), || {
             if let Ok(Some(st)) = self.procs.status(id) {
@@ -782,12 +769,6 @@ fn node_octet(i: usize) -> u8 {
         Ok(b) if (1..=MAX_NODES).contains(&i) => b,
         _ => panic!("node index {i} out of range 1..={MAX_NODES}"),
     }
-}
-
-/// Last `n` lines of `s`.
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 impl Drop for Lab {

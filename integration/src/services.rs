@@ -18,7 +18,6 @@ use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 
 use crate::cluster::Cluster;
-use crate::cni::{self, Invocation, NodeFs};
 use crate::lab::Lab;
 use crate::prereq::try_workspace_bin;
 use crate::procs::ProcId;
@@ -529,28 +528,11 @@ pub fn count_chains(save: &str, prefix: &str) -> usize {
 /// A pod `name` on `node` wired by the flannel CNI plugin with upstream's conflist (as
 /// [`Cluster::add_pod`] does for `pod-<inst>`); returns its namespace and address.
 pub fn add_pod(c: &Cluster, node: usize, name: &str) -> Result<(String, Ipv4Addr)> {
-    let ns = c.lab.add_pod_ns(node, name)?;
-    let fs = NodeFs::new(&c.lab, node)?;
-    let inv = Invocation::new("ADD", &ns, Some(&ns));
-    let result = cni::add_conflist(
-        &c.lab,
-        &c.lab.node_ns(node),
-        Some(&fs),
-        &c.conflist(node, "a", "cni0"),
-        &inv,
-    )
-    .with_context(|| format!("wiring pod {ns}"))?;
-    Ok((ns, cni::result_ip(&result)?))
+    c.add_named_pod(node, name, "a", "cni0")
 }
 
 fn labtool() -> Result<PathBuf> {
     try_workspace_bin("labtool")
-}
-
-fn ns_suffix<'a>(lab: &Lab, ns: &'a str) -> &'a str {
-    ns.strip_prefix(lab.prefix())
-        .unwrap_or(ns)
-        .trim_start_matches('-')
 }
 
 /// Starts a labtool server (`http-name` or `udp-name`) in `ns` and waits until it listens.
@@ -562,24 +544,11 @@ fn start_server(
     name: &str,
     echo_peer: bool,
 ) -> Result<ProcId> {
-    let log = format!("{kind}-{}-{port}", ns_suffix(lab, ns));
-    let mut args = vec![kind.to_string(), port.to_string(), name.to_string()];
+    let mut extra = vec![name.to_string()];
     if echo_peer {
-        args.push("--echo-peer".into());
+        extra.push("--echo-peer".into());
     }
-    let id = lab.spawn(ns, &log, &labtool()?, &args, &[])?;
-    let mut exited = false;
-    Lab::wait_until(Duration::from_secs(5), &format!("{log} to listen"), || {
-        if !lab.is_running(id) {
-            exited = true;
-            return true;
-        }
-        lab.log(&log).contains("listening on")
-    })?;
-    if exited {
-        bail!("{log} exited:\n{}", tail(&lab.log(&log), 10));
-    }
-    Ok(id)
+    lab.start_labtool_server(ns, kind, port, &extra)
 }
 
 /// `labtool http-name PORT NAME [--echo-peer]` in `ns`.
