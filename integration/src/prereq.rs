@@ -4,26 +4,8 @@
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
-/// Panics unless running as root: the lab creates network namespaces, so these
-/// tests cannot run unprivileged. Under CI (env `CI` set) the message says
-/// explicitly that skipping is not allowed.
-pub fn require_root() {
-    // SAFETY: geteuid(2) has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if euid == 0 {
-        return;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "flannel-integration needs root (euid is {euid}) and CI is set: these tests must \
-             not be skipped in CI; run the test job as root"
-        );
-    }
-    panic!(
-        "flannel-integration needs root (euid is {euid}): the namespace lab creates network \
-         namespaces and cannot run unprivileged; run e.g. `sudo -E cargo test -p flannel-integration`"
-    );
-}
+/// Panics unless running as root (never skips, with or without `CI`); see `flannel_testkit`.
+pub use flannel_testkit::require_root;
 
 /// Candidate directories for workspace binaries, in lookup order.
 fn bin_dirs() -> Vec<PathBuf> {
