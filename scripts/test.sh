@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, and the namespace-lab integration tests with real etcd,
-# iptables and kernel devices (needs root; under CI a test without root fails loudly).
+# iptables and kernel devices (needs root: a test without root, or without a tool it uses, fails;
+# none skips).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
