@@ -199,7 +199,7 @@ fn lease_attrs(
     LeaseAttrs {
         public_ip,
         public_ipv6: None,
-        backend_type: backend.lease_type().to_string(),
+        backend_type: backend.backend_type(),
         backend_data,
         backend_v6_data: None,
     }
@@ -303,7 +303,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     if cfg.backend_defaulted {
         warn!("network config has no Backend; using upstream's default (udp). vxlan is recommended: add \"Backend\":{{\"Type\":\"vxlan\"}}");
     }
-    info!(network = %cfg.network, backend = cfg.backend.type_name(), "network config loaded");
+    info!(network = %cfg.network, backend = %cfg.backend.backend_type(), "network config loaded");
     if cfg.enable_ipv6 {
         warn!("EnableIPv6 is set, but this build leases and programs IPv4 only; IPv6 settings are ignored");
     }
