@@ -7,8 +7,77 @@ use ipnet::{Ipv4Net, Ipv6Net};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-/// Backend types this build knows, for error messages.
-pub const KNOWN_BACKENDS: &[&str] = &["vxlan", "host-gw", "udp", "alloc"];
+/// The backend types this build runs.
+pub const KNOWN_BACKENDS: [BackendType; 4] = [
+    BackendType::Vxlan,
+    BackendType::HostGw,
+    BackendType::Udp,
+    BackendType::Alloc,
+];
+
+/// A backend type: the network config's `Backend.Type` and a lease's `BackendType`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BackendType {
+    Vxlan,
+    HostGw,
+    Udp,
+    Alloc,
+    /// A type this build does not run, found in another node's lease (e.g. `wireguard`); kept
+    /// verbatim so the lease reads and compares as written. Never accepted in the config.
+    Other(String),
+}
+
+impl BackendType {
+    /// The name in a network config (case-insensitive, as upstream); `None` for a type this
+    /// build does not run, including the empty string.
+    pub fn parse(name: &str) -> Option<BackendType> {
+        match name.to_ascii_lowercase().as_str() {
+            "vxlan" => Some(BackendType::Vxlan),
+            "host-gw" => Some(BackendType::HostGw),
+            "udp" => Some(BackendType::Udp),
+            "alloc" => Some(BackendType::Alloc),
+            _ => None,
+        }
+    }
+
+    /// The `BackendType` of a lease: upstream's udp (and alloc) leases carry none, so an empty
+    /// or absent one is udp.
+    pub fn from_lease(name: &str) -> BackendType {
+        if name.is_empty() {
+            return BackendType::Udp;
+        }
+        BackendType::parse(name).unwrap_or_else(|| BackendType::Other(name.to_string()))
+    }
+
+    /// What a lease of this type stores as `BackendType`: nothing for udp and alloc, as
+    /// upstream writes them.
+    pub fn lease_name(&self) -> &str {
+        match self {
+            BackendType::Udp | BackendType::Alloc => "",
+            other => other.as_str(),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            BackendType::Vxlan => "vxlan",
+            BackendType::HostGw => "host-gw",
+            BackendType::Udp => "udp",
+            BackendType::Alloc => "alloc",
+            BackendType::Other(name) => name,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn known_backends() -> String {
+    KNOWN_BACKENDS.map(|t| t.to_string()).join(", ")
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -24,7 +93,7 @@ pub enum ConfigError {
     },
     #[error("network config: {0}")]
     Invalid(String),
-    #[error("unknown backend type {got:?} (known: {})", KNOWN_BACKENDS.join(", "))]
+    #[error("unknown backend type {got:?} (known: {})", known_backends())]
     UnknownBackend { got: String },
 }
 
@@ -63,14 +132,12 @@ pub enum BackendConfig {
 }
 
 impl BackendConfig {
-    /// The name upstream uses for the backend type (the lease's `BackendType`, or empty for
-    /// backends whose leases carry none).
-    pub fn type_name(&self) -> &'static str {
+    pub fn backend_type(&self) -> BackendType {
         match self {
-            BackendConfig::Vxlan(_) => "vxlan",
-            BackendConfig::HostGw => "host-gw",
-            BackendConfig::Udp { .. } => "udp",
-            BackendConfig::Alloc => "alloc",
+            BackendConfig::Vxlan(_) => BackendType::Vxlan,
+            BackendConfig::HostGw => BackendType::HostGw,
+            BackendConfig::Udp { .. } => BackendType::Udp,
+            BackendConfig::Alloc => BackendType::Alloc,
         }
     }
 }
@@ -344,9 +411,14 @@ fn parse_ipv6(f: &Fields) -> Result<Ipv6Config, ConfigError> {
 }
 
 fn parse_backend(b: &Fields) -> Result<BackendConfig, ConfigError> {
-    let ty = b.string("Type")?.unwrap_or("").to_ascii_lowercase();
-    match ty.as_str() {
-        "vxlan" => {
+    let name = b.string("Type")?.unwrap_or("");
+    let Some(ty) = BackendType::parse(name) else {
+        return Err(ConfigError::UnknownBackend {
+            got: name.to_ascii_lowercase(),
+        });
+    };
+    match ty {
+        BackendType::Vxlan => {
             let d = VxlanConfig::default();
             Ok(BackendConfig::Vxlan(VxlanConfig {
                 vni: b.uint("VNI", 0xff_ffff)?.map_or(d.vni, |v| v as u32),
@@ -357,12 +429,14 @@ fn parse_backend(b: &Fields) -> Result<BackendConfig, ConfigError> {
                 mtu: b.uint("MTU", 65535)?.map_or(0, |v| v as u32),
             }))
         }
-        "host-gw" => Ok(BackendConfig::HostGw),
-        "udp" => Ok(BackendConfig::Udp {
+        BackendType::HostGw => Ok(BackendConfig::HostGw),
+        BackendType::Udp => Ok(BackendConfig::Udp {
             port: b.uint("Port", 65535)?.map_or(8285, |v| v as u16),
         }),
-        "alloc" => Ok(BackendConfig::Alloc),
-        _ => Err(ConfigError::UnknownBackend { got: ty }),
+        BackendType::Alloc => Ok(BackendConfig::Alloc),
+        BackendType::Other(_) => Err(ConfigError::UnknownBackend {
+            got: name.to_ascii_lowercase(),
+        }),
     }
 }
 
@@ -472,5 +546,50 @@ mod tests {
             v6.subnet_max,
             "fc00:0:0:ffff::".parse::<Ipv6Addr>().unwrap()
         );
+    }
+
+    #[test]
+    fn backend_types_parse_and_print_one_way() {
+        for t in KNOWN_BACKENDS {
+            assert_eq!(BackendType::parse(&t.to_string()), Some(t.clone()));
+            assert_eq!(
+                BackendType::parse(&t.to_string().to_uppercase()),
+                Some(t.clone())
+            );
+            assert_eq!(
+                BackendType::from_lease(t.lease_name()),
+                match t {
+                    BackendType::Alloc => BackendType::Udp,
+                    _ => t.clone(),
+                }
+            );
+        }
+        assert_eq!(BackendType::parse(""), None);
+        assert_eq!(BackendType::parse("wireguard"), None);
+        assert_eq!(BackendType::HostGw.to_string(), "host-gw");
+        assert_eq!(BackendType::Udp.lease_name(), "");
+    }
+
+    #[test]
+    fn unknown_backend_type_is_a_config_error() {
+        for ty in ["wireguard", "", "Extension"] {
+            let e = parse(&format!(
+                r#"{{"Network":"10.3.0.0/16","Backend":{{"Type":"{ty}"}}}}"#
+            ))
+            .unwrap_err();
+            assert_eq!(
+                e,
+                ConfigError::UnknownBackend {
+                    got: ty.to_ascii_lowercase()
+                }
+            );
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "unknown backend type {:?} (known: vxlan, host-gw, udp, alloc)",
+                    ty.to_ascii_lowercase()
+                )
+            );
+        }
     }
 }

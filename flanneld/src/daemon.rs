@@ -1,7 +1,10 @@
 //! Daemon startup and supervision: config from etcd, external interface, backend device, our
 //! lease, subnet.env, then the long-running tasks (watch, reconcile, lease keeper, iptables,
-//! status and health servers). SIGTERM/SIGINT leave devices, routes and rules in place.
+//! status and health servers) under one supervisor: any task that ends stops flanneld with an
+//! error naming it. SIGTERM/SIGINT leave devices, routes and rules in place.
 
+use std::collections::HashMap;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use flannel_iptables as ipt;
 use ipnet::Ipv4Net;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
+use tokio::task::{Id, JoinSet};
 use tracing::{error, info, warn};
 
 use crate::backend::{Backend, Device, External};
@@ -195,7 +199,7 @@ fn lease_attrs(
     LeaseAttrs {
         public_ip,
         public_ipv6: None,
-        backend_type: backend.lease_type().to_string(),
+        backend_type: backend.backend_type(),
         backend_data,
         backend_v6_data: None,
     }
@@ -235,6 +239,61 @@ fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>
     });
 }
 
+/// The daemon's long-running tasks, by name. None of them ends while flanneld is healthy, so
+/// any end (a return, an error or a panic) is fatal: flanneld exits non-zero and the container
+/// runtime restarts it.
+#[derive(Default)]
+pub struct Supervisor {
+    set: JoinSet<anyhow::Result<()>>,
+    names: HashMap<Id, &'static str>,
+}
+
+impl Supervisor {
+    pub fn spawn<F>(&mut self, name: &'static str, task: F)
+    where
+        F: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let handle = self.set.spawn(task);
+        self.names.insert(handle.id(), name);
+    }
+
+    /// Waits for the first task to end and says which one and why. Pending forever when no task
+    /// was spawned.
+    pub async fn first_end(&mut self) -> anyhow::Error {
+        let Some(joined) = self.set.join_next_with_id().await else {
+            return std::future::pending().await;
+        };
+        let (id, why) = match joined {
+            Ok((id, Ok(()))) => (id, "ended unexpectedly".to_string()),
+            Ok((id, Err(e))) => (id, format!("failed: {e:#}")),
+            Err(e) if e.is_panic() => (e.id(), format!("panicked: {}", panic_text(e.into_panic()))),
+            Err(e) => (e.id(), "was cancelled".to_string()),
+        };
+        let name = self.names.get(&id).copied().unwrap_or("unnamed");
+        anyhow::anyhow!("task {name} {why}; exiting so flanneld is restarted")
+    }
+
+    pub fn abort_all(&mut self) {
+        self.set.abort_all();
+    }
+}
+
+fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-text panic payload)".to_string()
+    }
+}
+
+/// Adapts a task that returns nothing (it is meant to run forever).
+async fn forever(task: impl Future<Output = ()>) -> anyhow::Result<()> {
+    task.await;
+    Ok(())
+}
+
 pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<()> {
     if f.kube_subnet_mgr {
         bail!("--kube-subnet-mgr is not supported by this build yet; run flanneld against etcd (--etcd-endpoints)");
@@ -244,7 +303,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     if cfg.backend_defaulted {
         warn!("network config has no Backend; using upstream's default (udp). vxlan is recommended: add \"Backend\":{{\"Type\":\"vxlan\"}}");
     }
-    info!(network = %cfg.network, backend = cfg.backend.type_name(), "network config loaded");
+    info!(network = %cfg.network, backend = %cfg.backend.backend_type(), "network config loaded");
     if cfg.enable_ipv6 {
         warn!("EnableIPv6 is set, but this build leases and programs IPv4 only; IPv6 settings are ignored");
     }
@@ -301,49 +360,136 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     let (own_tx, own_rx) = mpsc::channel(8);
     let (expiry_tx, expiry_rx) = mpsc::unbounded_channel();
     let status = server::bind_status(&status_socket)?;
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks = Supervisor::default();
     tasks.spawn(
-        Watcher {
-            registry: registry.clone(),
-            shared: shared.clone(),
-            own_tx,
-            expiry_tx,
-        }
-        .run(),
+        "lease watch",
+        forever(
+            Watcher {
+                registry: registry.clone(),
+                shared: shared.clone(),
+                own_tx,
+                expiry_tx,
+            }
+            .run(),
+        ),
     );
-    tasks.spawn(watch::expiry_task(
-        registry.clone(),
-        shared.clone(),
-        expiry_rx,
-    ));
-    tasks.spawn(reconcile::run(
-        Netlink::connect()?,
-        shared.clone(),
-        Duration::from_secs(f.reconcile_interval),
-    ));
-    tasks.spawn(server::serve_status(status, nl, shared.clone()));
+    tasks.spawn(
+        "lease expiry lookup",
+        forever(watch::expiry_task(
+            registry.clone(),
+            shared.clone(),
+            expiry_rx,
+        )),
+    );
+    tasks.spawn(
+        "reconcile",
+        forever(reconcile::run(
+            Netlink::connect()?,
+            shared.clone(),
+            Duration::from_secs(f.reconcile_interval),
+        )),
+    );
+    tasks.spawn(
+        "status socket",
+        forever(server::serve_status(status, nl, shared.clone())),
+    );
     if f.healthz_port != 0 {
         let addr = SocketAddr::new(f.healthz_ip, f.healthz_port);
-        let s = shared.clone();
-        tasks.spawn(async move {
-            if let Err(e) = server::serve_health(addr, s).await {
-                error!("{e:#}");
-            }
-        });
+        tasks.spawn(
+            "health endpoint",
+            server::serve_health(addr, shared.clone()),
+        );
     }
     let margin = Duration::from_secs(u64::from(f.subnet_lease_renew_margin) * 60);
     let keeper = keeper::run(registry, shared.clone(), margin, own_rx);
-    tokio::pin!(keeper);
+    tasks.spawn("lease keeper", async move { Err(keeper.await) });
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let result = tokio::select! {
         _ = term.recv() => { info!("SIGTERM: exiting, leaving devices, routes and rules in place"); Ok(()) }
         _ = int.recv() => { info!("SIGINT: exiting, leaving devices, routes and rules in place"); Ok(()) }
-        e = &mut keeper => Err(e),
+        e = tasks.first_end() => Err(e),
         Some(why) = datapath_failed.recv() => Err(anyhow::anyhow!(why)),
     };
     let _ = std::fs::remove_file(&status_socket);
     tasks.abort_all();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("test runtime")
+    }
+
+    async fn idle() -> anyhow::Result<()> {
+        std::future::pending().await
+    }
+
+    fn first_end(spawn: impl FnOnce(&mut Supervisor)) -> String {
+        runtime().block_on(async {
+            let mut s = Supervisor::default();
+            s.spawn("idle one", idle());
+            spawn(&mut s);
+            s.spawn("idle two", idle());
+            let e = tokio::time::timeout(Duration::from_secs(10), s.first_end())
+                .await
+                .expect("a task ended");
+            format!("{e:#}")
+        })
+    }
+
+    #[test]
+    fn a_task_returning_an_error_is_named() {
+        let e = first_end(|s| {
+            s.spawn("reconcile", async {
+                Err(anyhow::anyhow!("netlink socket closed"))
+            })
+        });
+        assert_eq!(
+            e,
+            "task reconcile failed: netlink socket closed; exiting so flanneld is restarted"
+        );
+    }
+
+    #[test]
+    fn a_panicking_task_is_named_with_its_message() {
+        let e = first_end(|s| {
+            s.spawn("status socket", async {
+                if true {
+                    panic!("index out of bounds");
+                }
+                Ok(())
+            })
+        });
+        assert_eq!(
+            e,
+            "task status socket panicked: index out of bounds; exiting so flanneld is restarted"
+        );
+    }
+
+    #[test]
+    fn a_task_that_just_returns_is_fatal_too() {
+        let e = first_end(|s| s.spawn("lease watch", forever(async {})));
+        assert_eq!(
+            e,
+            "task lease watch ended unexpectedly; exiting so flanneld is restarted"
+        );
+    }
+
+    #[test]
+    fn no_task_ends_means_no_error() {
+        runtime().block_on(async {
+            let mut s = Supervisor::default();
+            s.spawn("idle", idle());
+            let r = tokio::time::timeout(Duration::from_millis(50), s.first_end()).await;
+            assert!(r.is_err(), "an idle task must not end the daemon");
+        });
+    }
 }

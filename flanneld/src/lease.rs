@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use crate::config::BackendType;
+
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LeaseError {
     #[error("lease key {key:?}: expected <prefix>/subnets/A.B.C.D-LEN[&IPV6-LEN]")]
@@ -24,12 +26,14 @@ pub struct LeaseAttrs {
     pub public_ip: Ipv4Addr,
     #[serde(rename = "PublicIPv6", default)]
     pub public_ipv6: Option<Ipv6Addr>,
+    /// Absent for udp and alloc, as upstream writes them.
     #[serde(
         rename = "BackendType",
-        default,
-        skip_serializing_if = "String::is_empty"
+        default = "udp",
+        with = "backend_type_field",
+        skip_serializing_if = "omits_backend_type"
     )]
-    pub backend_type: String,
+    pub backend_type: BackendType,
     #[serde(
         rename = "BackendData",
         default,
@@ -42,6 +46,29 @@ pub struct LeaseAttrs {
         skip_serializing_if = "Option::is_none"
     )]
     pub backend_v6_data: Option<Box<RawValue>>,
+}
+
+fn udp() -> BackendType {
+    BackendType::Udp
+}
+
+fn omits_backend_type(t: &BackendType) -> bool {
+    t.lease_name().is_empty()
+}
+
+/// `BackendType` as the string upstream stores.
+mod backend_type_field {
+    use super::BackendType;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &BackendType, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.lease_name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BackendType, D::Error> {
+        let name = Option::<String>::deserialize(d)?;
+        Ok(BackendType::from_lease(name.as_deref().unwrap_or("")))
+    }
 }
 
 impl PartialEq for LeaseAttrs {
@@ -131,7 +158,7 @@ impl Lease {
             attrs: LeaseAttrs {
                 public_ip: public_ip.parse().expect("test public IP"),
                 public_ipv6: None,
-                backend_type: backend_type.into(),
+                backend_type: BackendType::from_lease(backend_type),
                 backend_data: None,
                 backend_v6_data: None,
             },
@@ -254,7 +281,7 @@ mod tests {
         let vx = LeaseAttrs {
             public_ip: "198.18.0.3".parse().unwrap(),
             public_ipv6: None,
-            backend_type: "vxlan".into(),
+            backend_type: BackendType::Vxlan,
             backend_data: Some(
                 VxlanLeaseData {
                     vni: 1,
@@ -271,7 +298,7 @@ mod tests {
         let hg = LeaseAttrs {
             public_ip: "198.18.0.3".parse().unwrap(),
             public_ipv6: None,
-            backend_type: "host-gw".into(),
+            backend_type: BackendType::HostGw,
             backend_data: None,
             backend_v6_data: None,
         };
@@ -279,13 +306,56 @@ mod tests {
             hg.to_json(),
             r#"{"PublicIP":"198.18.0.3","PublicIPv6":null,"BackendType":"host-gw"}"#
         );
-        let udp = LeaseAttrs {
-            backend_type: String::new(),
-            ..hg
+        for t in [BackendType::Udp, BackendType::Alloc] {
+            let attrs = LeaseAttrs {
+                backend_type: t,
+                ..hg.clone()
+            };
+            assert_eq!(
+                attrs.to_json(),
+                r#"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#
+            );
+        }
+    }
+
+    #[test]
+    fn backend_types_read_from_leases() {
+        let parse = |v: &str| {
+            parse_lease(
+                P,
+                "/coreos.com/network/subnets/10.244.9.0-24",
+                v.as_bytes(),
+                0,
+            )
+            .unwrap()
+            .attrs
         };
+        for (value, ty) in [
+            (r#"{"PublicIP":"198.18.0.9"}"#, BackendType::Udp),
+            (
+                r#"{"PublicIP":"198.18.0.9","BackendType":""}"#,
+                BackendType::Udp,
+            ),
+            (
+                r#"{"PublicIP":"198.18.0.9","BackendType":null}"#,
+                BackendType::Udp,
+            ),
+            (
+                r#"{"PublicIP":"198.18.0.9","BackendType":"host-gw"}"#,
+                BackendType::HostGw,
+            ),
+            (
+                r#"{"PublicIP":"198.18.0.9","BackendType":"wireguard"}"#,
+                BackendType::Other("wireguard".into()),
+            ),
+        ] {
+            assert_eq!(parse(value).backend_type, ty, "{value}");
+        }
+        // Another implementation's type is written back as it was.
         assert_eq!(
-            udp.to_json(),
-            r#"{"PublicIP":"198.18.0.3","PublicIPv6":null}"#
+            parse(r#"{"PublicIP":"198.18.0.9","PublicIPv6":null,"BackendType":"wireguard"}"#)
+                .to_json(),
+            r#"{"PublicIP":"198.18.0.9","PublicIPv6":null,"BackendType":"wireguard"}"#
         );
     }
 

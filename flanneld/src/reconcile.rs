@@ -1,6 +1,7 @@
 //! Reconciling the kernel with the lease set: read what the kernel has (the part we own),
 //! compute the desired state from the leases, apply the difference. Runs on every lease change
-//! and every `--reconcile-interval` seconds, so missed events and restarts converge.
+//! and every `--reconcile-interval` seconds, so missed events and restarts converge. The node
+//! is ready (`/readyz`) only while the last pass succeeded.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -89,18 +90,26 @@ pub async fn reconcile_once(nl: &Netlink, shared: &Shared) -> Result<(usize, usi
     Ok((changes.add.len() + changes.remove.len(), failed))
 }
 
-/// The reconciler task.
+/// Whether a pass leaves the kernel as the leases want it: it read the kernel state and every
+/// change it applied succeeded.
+pub fn pass_succeeded(result: &Result<(usize, usize), NetlinkError>) -> bool {
+    matches!(result, Ok((_, 0)))
+}
+
+/// The reconciler task (runs until aborted).
 pub async fn run(nl: Netlink, shared: Arc<Shared>, interval: Duration) {
     if matches!(shared.backend, Backend::Alloc) {
+        // Nothing to program: ready at once, and idle.
         shared.kernel_ready.store(true, Ordering::Relaxed);
-        return;
+        return std::future::pending().await;
     }
     loop {
         let start = Instant::now();
-        match reconcile_once(&nl, &shared)
+        let result = reconcile_once(&nl, &shared)
             .instrument(info_span!("reconcile"))
-            .await
-        {
+            .await;
+        let ok = pass_succeeded(&result);
+        match result {
             Ok((0, _)) => {}
             Ok((n, 0)) => info!(
                 changes = n,
@@ -109,14 +118,29 @@ pub async fn run(nl: Netlink, shared: Arc<Shared>, interval: Duration) {
             ),
             Ok((n, failed)) => warn!(
                 changes = n,
-                failed, "kernel reconciled with failures; retrying next pass"
+                failed, "kernel reconciled with failures; not ready, retrying next pass"
             ),
-            Err(e) => warn!("reading kernel state failed: {e}"),
+            Err(e) => warn!("reading kernel state failed: {e}; not ready, retrying next pass"),
         }
-        shared.kernel_ready.store(true, Ordering::Relaxed);
+        if shared.kernel_ready.swap(ok, Ordering::Relaxed) != ok {
+            info!(ready = ok, "kernel readiness changed");
+        }
         tokio::select! {
             _ = shared.changed.notified() => {}
             _ = tokio::time::sleep(interval) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_pass_without_failures_is_a_success() {
+        assert!(pass_succeeded(&Ok((0, 0))));
+        assert!(pass_succeeded(&Ok((3, 0))));
+        assert!(!pass_succeeded(&Ok((3, 1))));
+        assert!(!pass_succeeded(&Err(NetlinkError::NoRuntime)));
     }
 }

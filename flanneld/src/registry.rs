@@ -28,6 +28,11 @@ pub enum RegistryError {
     },
     #[error("network config at {key} is not UTF-8")]
     NotUtf8 { key: String },
+    #[error("--etcd-keyfile and --etcd-certfile go together (a client certificate needs its key): {given} is set, {missing} is not")]
+    HalfIdentity {
+        given: &'static str,
+        missing: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +77,22 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, RegistryError> {
     })
 }
 
+/// The client certificate and key files: both or neither.
+fn client_identity(opts: &EtcdOptions) -> Result<Option<(&PathBuf, &PathBuf)>, RegistryError> {
+    match (&opts.certfile, &opts.keyfile) {
+        (Some(cert), Some(key)) => Ok(Some((cert, key))),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(RegistryError::HalfIdentity {
+            given: "--etcd-keyfile",
+            missing: "--etcd-certfile",
+        }),
+        (Some(_), None) => Err(RegistryError::HalfIdentity {
+            given: "--etcd-certfile",
+            missing: "--etcd-keyfile",
+        }),
+    }
+}
+
 /// HTTP/2 keep-alive ping period towards etcd; must stay above etcd's
 /// `--grpc-keepalive-min-time` (5 s by default).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
@@ -90,12 +111,13 @@ impl Registry {
         if let (Some(u), Some(p)) = (&opts.username, &opts.password) {
             co = co.with_user(u.clone(), p.clone());
         }
-        if opts.cafile.is_some() || opts.certfile.is_some() {
+        let identity = client_identity(opts)?;
+        if opts.cafile.is_some() || identity.is_some() {
             let mut tls = TlsOptions::new();
             if let Some(ca) = &opts.cafile {
                 tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
             }
-            if let (Some(cert), Some(key)) = (&opts.certfile, &opts.keyfile) {
+            if let Some((cert, key)) = identity {
                 tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
             }
             co = co.with_tls(tls);
@@ -262,5 +284,46 @@ impl Registry {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(cert: Option<&str>, key: Option<&str>) -> EtcdOptions {
+        EtcdOptions {
+            certfile: cert.map(PathBuf::from),
+            keyfile: key.map(PathBuf::from),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_key_without_a_certificate_or_the_reverse_is_an_error_naming_both_flags() {
+        let e = client_identity(&opts(None, Some("/k.pem")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--etcd-keyfile and --etcd-certfile go together (a client certificate needs its key): --etcd-keyfile is set, --etcd-certfile is not");
+        let e = client_identity(&opts(Some("/c.pem"), None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.ends_with("--etcd-certfile is set, --etcd-keyfile is not"),
+            "{e}"
+        );
+        assert!(client_identity(&opts(None, None)).unwrap().is_none());
+        assert!(client_identity(&opts(Some("/c.pem"), Some("/k.pem")))
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn connect_refuses_half_an_identity_before_touching_the_network() {
+        let e = Registry::connect(&opts(None, Some("/k.pem")))
+            .await
+            .err()
+            .expect("error");
+        assert!(matches!(e, RegistryError::HalfIdentity { .. }), "{e}");
     }
 }

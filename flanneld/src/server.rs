@@ -1,13 +1,16 @@
 //! The daemon's two small servers: the status socket `flanneld routes` talks to, and the HTTP
-//! `/healthz` and `/readyz` endpoints.
+//! `/healthz` and `/readyz` endpoints. Each connection is served in its own task with a deadline,
+//! so an idle or slow client never holds up the others.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::netlink::Netlink;
 use crate::reconcile::read_owned;
@@ -43,26 +46,56 @@ pub fn bind_status(path: &Path) -> anyhow::Result<UnixListener> {
         .map_err(|e| anyhow::anyhow!("binding status socket {}: {e}", path.display()))
 }
 
+/// How long a client of the status socket or the health endpoint may take to send its request
+/// line and take the answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub async fn serve_status(listener: UnixListener, nl: Netlink, shared: Arc<Shared>) {
+    let nl = Arc::new(nl);
+    serve_lines(listener, CLIENT_TIMEOUT, move |_line| {
+        let (nl, shared) = (nl.clone(), shared.clone());
+        async move {
+            match report(&nl, &shared).await {
+                Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
+                Err(e) => serde_json::json!({ "error": e }).to_string(),
+            }
+        }
+    })
+    .await
+}
+
+/// Serve a one-line request / one-line answer protocol on a Unix socket, every connection in
+/// its own task, each given `timeout` for the whole exchange.
+pub async fn serve_lines<F, Fut>(listener: UnixListener, timeout: Duration, answer: F)
+where
+    F: Fn(String) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = String> + Send + 'static,
+{
+    let answer = Arc::new(answer);
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 warn!("status socket accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let (rd, mut wr) = stream.into_split();
-        let mut line = String::new();
-        if BufReader::new(rd).read_line(&mut line).await.is_err() {
-            continue;
-        }
-        let body = match report(&nl, &shared).await {
-            Ok(r) => serde_json::to_string(&r).unwrap_or_default(),
-            Err(e) => serde_json::json!({ "error": e }).to_string(),
-        };
-        let _ = wr.write_all(format!("{body}\n").as_bytes()).await;
+        let answer = answer.clone();
+        tokio::spawn(async move {
+            let exchange = async {
+                let (rd, mut wr) = stream.into_split();
+                let mut line = String::new();
+                BufReader::new(rd).read_line(&mut line).await?;
+                let body = answer(line).await;
+                wr.write_all(format!("{body}\n").as_bytes()).await
+            };
+            match tokio::time::timeout(timeout, exchange).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!("status socket client: {e}"),
+                Err(_) => debug!("status socket client timed out after {timeout:?}"),
+            }
+        });
     }
 }
 
@@ -76,7 +109,7 @@ pub async fn serve_health(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Resu
             continue;
         };
         let shared = shared.clone();
-        tokio::spawn(async move {
+        tokio::spawn(tokio::time::timeout(CLIENT_TIMEOUT, async move {
             let (rd, mut wr) = stream.into_split();
             let mut line = String::new();
             if BufReader::new(rd).read_line(&mut line).await.is_err() {
@@ -94,6 +127,64 @@ pub async fn serve_health(addr: SocketAddr, shared: Arc<Shared>) -> anyhow::Resu
                 body.len()
             );
             let _ = wr.write_all(resp.as_bytes()).await;
-        });
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::UnixStream;
+
+    #[tokio::test]
+    async fn an_idle_client_does_not_block_the_next_one() {
+        let dir = std::env::temp_dir().join(format!("flanneld-server-test-{}", std::process::id()));
+        let path = dir.join("status.sock");
+        let listener = bind_status(&path).expect("bind");
+        // A long client timeout: the second client must be served while the first still idles.
+        let server = tokio::spawn(serve_lines(
+            listener,
+            Duration::from_secs(3600),
+            |line| async move { format!("answer to {}", line.trim()) },
+        ));
+        let idle = UnixStream::connect(&path)
+            .await
+            .expect("idle client connects");
+        let mut busy = UnixStream::connect(&path)
+            .await
+            .expect("second client connects");
+        busy.write_all(b"routes\n").await.expect("write");
+        let mut text = String::new();
+        tokio::time::timeout(Duration::from_secs(10), busy.read_to_string(&mut text))
+            .await
+            .expect("second client answered while the first idles")
+            .expect("read");
+        assert_eq!(text, "answer to routes\n");
+        drop(idle);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn an_idle_client_is_dropped_after_the_timeout() {
+        let dir =
+            std::env::temp_dir().join(format!("flanneld-server-timeout-{}", std::process::id()));
+        let path = dir.join("status.sock");
+        let listener = bind_status(&path).expect("bind");
+        let server = tokio::spawn(serve_lines(
+            listener,
+            Duration::from_millis(100),
+            |_| async { String::new() },
+        ));
+        let mut idle = UnixStream::connect(&path).await.expect("connect");
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut buf))
+            .await
+            .expect("the server closes an idle connection")
+            .expect("read");
+        assert_eq!(n, 0);
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -35,14 +35,44 @@ pub struct PeerRow {
     pub next_hop: Option<String>,
     pub device: Option<String>,
     pub expires: String,
-    /// "ok", "missing", "stale", or "ignored" (a lease this backend does not program).
-    pub kernel: String,
+    pub kernel: KernelStatus,
     /// Which entries are missing or stale ("route", "neighbour", "fdb").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// udp backend: packets and bytes to and from this peer, and drops by reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<Traffic>,
+}
+
+/// Whether the kernel has what a peer row needs; serialized and shown in lower case.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KernelStatus {
+    /// Every entry is in place.
+    Ok,
+    /// Some entry is absent.
+    Missing,
+    /// An entry for the same destination differs (or a route no lease justifies).
+    Stale,
+    /// A lease this backend does not program.
+    Ignored,
+}
+
+impl KernelStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KernelStatus::Ok => "ok",
+            KernelStatus::Missing => "missing",
+            KernelStatus::Stale => "stale",
+            KernelStatus::Ignored => "ignored",
+        }
+    }
+}
+
+impl std::fmt::Display for KernelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -83,16 +113,12 @@ pub fn peer_rows(
         let mut row = PeerRow {
             subnet: lease.subnet.to_string(),
             public_ip: lease.attrs.public_ip.to_string(),
-            backend: if lease.attrs.backend_type.is_empty() {
-                "udp".into()
-            } else {
-                lease.attrs.backend_type.clone()
-            },
+            backend: lease.attrs.backend_type.to_string(),
             vtep_mac: lease.attrs.vxlan_data().map(|d| d.vtep_mac),
             next_hop: None,
             device: None,
             expires: format_expiry(lease.expires, lease.is_reservation()),
-            kernel: "ignored".into(),
+            kernel: KernelStatus::Ignored,
             problems: vec![],
             traffic: traffic.map(|t| t.get(&lease.subnet).cloned().unwrap_or_default()),
         };
@@ -134,13 +160,12 @@ pub fn peer_rows(
                 row.next_hop = Some(format!("{}:{port}", lease.attrs.public_ip));
             }
             row.kernel = if stale {
-                "stale"
+                KernelStatus::Stale
             } else if row.problems.is_empty() {
-                "ok"
+                KernelStatus::Ok
             } else {
-                "missing"
-            }
-            .into();
+                KernelStatus::Missing
+            };
         }
         rows.push(row);
     }
@@ -156,7 +181,7 @@ pub fn peer_rows(
                 next_hop: r.gateway.map(|g| g.to_string()),
                 device: Some(dev(r.oif)),
                 expires: "-".into(),
-                kernel: "stale".into(),
+                kernel: KernelStatus::Stale,
                 problems: vec!["no lease".into()],
                 traffic: None,
             });
@@ -195,7 +220,7 @@ pub fn render_table(report: &Report) -> String {
     let mut lines: Vec<Vec<String>> = vec![header.into_iter().map(String::from).collect()];
     for p in &report.peers {
         let kernel = if p.problems.is_empty() {
-            p.kernel.clone()
+            p.kernel.to_string()
         } else {
             format!("{} ({})", p.kernel, p.problems.join(", "))
         };
@@ -284,7 +309,7 @@ pub fn node_status(backend: &Backend, network: Ipv4Net, own: &Lease) -> NodeStat
         network: network.to_string(),
         subnet: own.subnet.to_string(),
         public_ip: own.attrs.public_ip.to_string(),
-        backend: backend.name().into(),
+        backend: backend.backend_type().to_string(),
         device: backend.overlay_dev().map(|d| d.name.clone()),
         vtep_mac: match backend {
             Backend::Vxlan { mac, .. } => Some(format_mac(mac)),
@@ -326,7 +351,7 @@ mod tests {
                 attrs: LeaseAttrs {
                     public_ip: format!("198.18.0.{i}").parse().unwrap(),
                     public_ipv6: None,
-                    backend_type: "vxlan".into(),
+                    backend_type: crate::config::BackendType::Vxlan,
                     backend_data: Some(
                         VxlanLeaseData {
                             vni: 1,
@@ -350,7 +375,10 @@ mod tests {
         let (b, peers, names) = setup();
         let mut actual = desired(&b, peers.values());
         let rows = peer_rows(&b, &peers, &actual, &names, None);
-        assert!(rows.iter().all(|r| r.kernel == "ok"), "{rows:?}");
+        assert!(
+            rows.iter().all(|r| r.kernel == KernelStatus::Ok),
+            "{rows:?}"
+        );
         assert_eq!(rows[0].next_hop.as_deref(), Some("10.244.2.0"));
         assert_eq!(rows[0].device.as_deref(), Some("flannel.1"));
         assert_eq!(rows[0].expires, "never");
@@ -358,7 +386,7 @@ mod tests {
         let r = actual.routes.iter().next().cloned().unwrap();
         actual.routes.remove(&r);
         let rows = peer_rows(&b, &peers, &actual, &names, None);
-        assert_eq!(rows[0].kernel, "missing");
+        assert_eq!(rows[0].kernel, KernelStatus::Missing);
         assert_eq!(rows[0].problems, vec!["route"]);
         // Same destination, wrong gateway: stale.
         actual.routes.insert(crate::netlink::Route {
@@ -367,7 +395,7 @@ mod tests {
         });
         assert_eq!(
             peer_rows(&b, &peers, &actual, &names, None)[0].kernel,
-            "stale"
+            KernelStatus::Stale
         );
     }
 
@@ -404,6 +432,23 @@ mod tests {
             "kernel",
         ] {
             assert!(json[0].get(key).is_some(), "{key}");
+        }
+    }
+
+    #[test]
+    fn kernel_status_reads_and_writes_as_before() {
+        for (k, text) in [
+            (KernelStatus::Ok, "ok"),
+            (KernelStatus::Missing, "missing"),
+            (KernelStatus::Stale, "stale"),
+            (KernelStatus::Ignored, "ignored"),
+        ] {
+            assert_eq!(k.to_string(), text);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{text}\""));
+            assert_eq!(
+                serde_json::from_str::<KernelStatus>(&format!("\"{text}\"")).unwrap(),
+                k
+            );
         }
     }
 

@@ -84,22 +84,13 @@ impl KernelState {
 }
 
 impl Backend {
-    /// `BackendType` this backend writes into its own lease (empty for alloc).
-    pub fn lease_type(&self) -> &'static str {
+    /// This backend's type (its own lease's `BackendType`, its name in `flanneld routes`).
+    pub fn backend_type(&self) -> crate::config::BackendType {
         match self {
-            Backend::Vxlan { .. } => "vxlan",
-            Backend::HostGw { .. } => "host-gw",
-            Backend::Udp { .. } | Backend::Alloc => "",
-        }
-    }
-
-    /// Human name for `flanneld routes`.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Vxlan { .. } => "vxlan",
-            Backend::HostGw { .. } => "host-gw",
-            Backend::Udp { .. } => "udp",
-            Backend::Alloc => "alloc",
+            Backend::Vxlan { .. } => crate::config::BackendType::Vxlan,
+            Backend::HostGw { .. } => crate::config::BackendType::HostGw,
+            Backend::Udp { .. } => crate::config::BackendType::Udp,
+            Backend::Alloc => crate::config::BackendType::Alloc,
         }
     }
 
@@ -153,7 +144,7 @@ impl Backend {
     pub fn peer_entries(&self, lease: &Lease) -> Option<PeerEntries> {
         match self {
             Backend::Vxlan { cfg, dev, ext, .. } => {
-                if lease.attrs.backend_type != "vxlan" {
+                if lease.attrs.backend_type != crate::config::BackendType::Vxlan {
                     return None;
                 }
                 let data = lease.attrs.vxlan_data()?;
@@ -184,12 +175,12 @@ impl Backend {
                     }),
                 })
             }
-            Backend::HostGw { ext } => {
-                (lease.attrs.backend_type == "host-gw").then(|| PeerEntries {
+            Backend::HostGw { ext } => (lease.attrs.backend_type
+                == crate::config::BackendType::HostGw)
+                .then(|| PeerEntries {
                     route: Some(direct_route(lease, ext)),
                     ..Default::default()
-                })
-            }
+                }),
             // Every peer lease, whatever its BackendType: it is reached through the one route.
             Backend::Udp { .. } => Some(PeerEntries {
                 route: self.base_route(),
