@@ -51,7 +51,23 @@ struct Daemon {
 
 impl Daemon {
     fn start(ns: &Netns, file: &Path, extra: &[&str]) -> Daemon {
-        let mut child = Command::new("ip")
+        Daemon::start_with_path(ns, file, extra, None)
+    }
+
+    /// Starts it with `path_first` put in front of `PATH` (wrappers of tools).
+    fn start_with_path(
+        ns: &Netns,
+        file: &Path,
+        extra: &[&str],
+        path_first: Option<&Path>,
+    ) -> Daemon {
+        let mut cmd = Command::new("ip");
+        if let Some(dir) = path_first {
+            let path = std::env::var_os("PATH").expect("PATH is set");
+            let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+            cmd.env("PATH", std::env::join_paths(dirs).expect("PATH"));
+        }
+        let mut child = cmd
             .args(["netns", "exec", &ns.0, BIN, "--services"])
             .arg(file)
             .args(["--cluster-cidr", "10.244.0.0/16"])
@@ -86,22 +102,31 @@ impl Daemon {
         panic!("no line with {needle:?} within {timeout:?}; saw {seen:#?}");
     }
 
-    fn stop(mut self) -> std::process::ExitStatus {
+    /// Sends `signal` and waits (10 s at most) for the exit; the README
+    /// promises exit status 0 on SIGTERM and SIGINT, so that is required.
+    fn stop_with(mut self, signal: libc::c_int) {
         // `ip netns exec` execs the program: the child pid is kube-proxy-lite's.
         let pid = i32::try_from(self.child.id()).expect("pid");
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
+        let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
+                break status;
             }
             assert!(
                 Instant::now() < deadline,
-                "kube-proxy-lite did not stop on SIGTERM"
+                "kube-proxy-lite did not stop on signal {signal}"
             );
             std::thread::sleep(Duration::from_millis(20));
-        }
+        };
+        assert_eq!(
+            status.code(),
+            Some(0),
+            "kube-proxy-lite on signal {signal}: {status}, want exit status 0"
+        );
+        self.expect_line("stopping; rules are left in place", Duration::from_secs(5));
     }
 }
 
@@ -185,8 +210,7 @@ fn binary_syncs_on_change_and_canary_loss_and_stops_on_sigterm() {
     assert!(ns.chains("nat").iter().any(|c| c == KUBE_PROXY_CANARY));
     assert_eq!(ns.chain_rules("nat", "KUBE-SERVICES").len(), 2);
 
-    let status = d.stop();
-    assert!(status.success(), "exit status {status}");
+    d.stop_with(libc::SIGTERM);
     assert_eq!(ns.chain_rules("nat", &svc).len(), 3, "rules left in place");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
@@ -274,4 +298,121 @@ impl Netns {
     fn new() -> Netns {
         Netns::create("kpb")
     }
+}
+
+/// Several changes of the file within `--min-sync-period` are applied by one
+/// sync (of the last version); the next change is the next sync. SIGINT
+/// stops the daemon with exit status 0, rules left in place.
+#[test]
+fn binary_batches_changes_within_min_sync_period_and_exits_0_on_sigint() {
+    let ns = Netns::new();
+    let dir = temp_dir("batch");
+    let file = dir.join("services.json");
+    write_atomic(&file, &services_json(&["10.244.1.2"]));
+    let period = Duration::from_secs(4);
+    let d = Daemon::start(
+        &ns,
+        &file,
+        &["--min-sync-period", "4", "--sync-period", "3600"],
+    );
+    let line = d.expect_line("sync kind=full", Duration::from_secs(10));
+    let seen = Instant::now();
+    let full_ms: f64 = fields(&line)["total_ms"].parse().expect("total_ms");
+
+    // Three endpoints added one by one, each a new version of the file.
+    let eps = ["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5"];
+    for n in 2..=eps.len() {
+        write_atomic(&file, &services_json(&eps[..n]));
+    }
+    let written = seen.elapsed() + Duration::from_secs_f64(full_ms / 1000.0);
+    assert!(
+        written < period,
+        "the three writes ended {written:?} after the full sync started, not within the \
+         {period:?} period; this test cannot check batching"
+    );
+    // One partial sync: the service chain and the three new endpoint chains.
+    let line = d.expect_line("sync kind=", Duration::from_secs(15));
+    assert!(
+        line.starts_with("sync kind=partial services=1 chains=4 "),
+        "one sync of the last version, got {line}"
+    );
+    let svc = service_chain("default/web:http", "tcp");
+    // masq + (rcheck + jump) per endpoint (ClientIP affinity).
+    assert_eq!(ns.chain_rules("nat", &svc).len(), 1 + 2 * eps.len());
+
+    // The next sync line is that of the next change (a fifth endpoint: 2 chains).
+    let mut five = eps.to_vec();
+    five.push("10.244.1.6");
+    write_atomic(&file, &services_json(&five));
+    let line = d.expect_line("sync kind=", Duration::from_secs(15));
+    assert!(
+        line.starts_with("sync kind=partial services=1 chains=2 "),
+        "{line}"
+    );
+    assert_eq!(ns.chain_rules("nat", &svc).len(), 1 + 2 * five.len());
+
+    d.stop_with(libc::SIGINT);
+    assert_eq!(
+        ns.chain_rules("nat", &svc).len(),
+        1 + 2 * five.len(),
+        "rules left in place"
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+/// A full sync whose `iptables-restore` fails (a wrapper first in `PATH`
+/// fails the first restore without `--noflush`) is retried: a later full
+/// sync succeeds and programs the rules.
+#[test]
+fn binary_retries_a_failed_full_sync() {
+    let ns = Netns::new();
+    let real = flannel_testkit::require_tool("iptables-restore", "iptables");
+    let dir = temp_dir("retry");
+    let wrappers = dir.join("bin");
+    std::fs::create_dir_all(&wrappers).expect("wrapper dir");
+    let flag = dir.join("failed-once");
+    let script = format!(
+        "#!/bin/sh\n\
+         # Test wrapper: fails the first full restore (no --noflush), then runs the real one.\n\
+         case \" $* \" in *\" --noflush \"*) exec {real} \"$@\";; esac\n\
+         if [ ! -e {flag} ]; then\n\
+         \x20 : > {flag}; cat > /dev/null\n\
+         \x20 echo 'iptables-restore: injected failure (test wrapper)' >&2; exit 1\n\
+         fi\n\
+         exec {real} \"$@\"\n",
+        real = real.display(),
+        flag = flag.display()
+    );
+    let wrapper = wrappers.join("iptables-restore");
+    std::fs::write(&wrapper, script).expect("write wrapper");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+            .expect("chmod wrapper");
+    }
+    let file = dir.join("services.json");
+    write_atomic(&file, &services_json(&["10.244.1.2"]));
+    let d = Daemon::start_with_path(
+        &ns,
+        &file,
+        &["--min-sync-period", "0.05", "--sync-period", "3600"],
+        Some(&wrappers),
+    );
+    let err = d.expect_line("full sync failed", Duration::from_secs(10));
+    assert!(err.contains("injected failure"), "{err}");
+    assert!(flag.exists(), "the wrapper ran");
+    assert!(
+        !ns.chains("nat").iter().any(|c| c == KUBE_PROXY_CANARY),
+        "nothing programmed by the failed sync"
+    );
+    let line = d.expect_line("sync kind=", Duration::from_secs(15));
+    assert!(
+        line.starts_with("sync kind=full services=1 "),
+        "retry is a full sync: {line}"
+    );
+    let svc = service_chain("default/web:http", "tcp");
+    assert_eq!(ns.chain_rules("nat", &svc).len(), 3);
+    assert!(ns.chains("nat").iter().any(|c| c == KUBE_PROXY_CANARY));
+    d.stop_with(libc::SIGTERM);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }
