@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use flannel_integration::cluster::{net_config, Cluster, Instance};
 use flannel_integration::services::{
     self, add_pod, chain_rules, describe_tally, has_chain, http_get, iptables_save,
@@ -343,10 +343,13 @@ fn service_without_endpoints_refuses_immediately() -> Result<()> {
         "no REJECT rule for NodePort 30081 in filter KUBE-EXTERNAL-SERVICES:\n{filter}"
     );
 
+    // REJECT answers at once (refused) where no rule would leave the SYN unanswered (timeout
+    // after 3 s); how long it took is printed, not asserted (timing is the benchmarks' job).
     let (outcome, ms) = tcp_connect(&e.c.lab, &client, ip("10.96.0.40"), 80, 3000)?;
+    eprintln!("connect to a Service without endpoints: {outcome} after {ms} ms");
     ensure!(
-        outcome == "refused" && ms < 1000,
-        "connect to a Service without endpoints: {outcome} after {ms} ms, want refused well under 1 s\n{}",
+        outcome == "refused",
+        "connect to a Service without endpoints: {outcome} after {ms} ms, want refused\n{}",
         e.logs()
     );
 
@@ -362,8 +365,9 @@ fn service_without_endpoints_refuses_immediately() -> Result<()> {
 
     e.set_services(&[empty, empty_np])?;
     let (outcome, ms) = tcp_connect(&e.c.lab, &client, ip("10.96.0.40"), 80, 3000)?;
+    eprintln!("after removing the endpoint again: {outcome} after {ms} ms");
     ensure!(
-        outcome == "refused" && ms < 1000,
+        outcome == "refused",
         "after removing the endpoint again: {outcome} after {ms} ms, want refused"
     );
     e.check_healthy()
@@ -423,8 +427,10 @@ fn client_ip_affinity_sticks_to_one_endpoint() -> Result<()> {
 
 /// UDP: a client sending from a fixed local port sticks to one endpoint through its conntrack
 /// entry; when that endpoint is removed from the file (its server still answers!) the client's
-/// datagrams go to the remaining endpoint within 2 s, which only happens if kube-proxy-lite
-/// deleted the conntrack entry.
+/// datagrams go to the remaining endpoint while it keeps sending every 100 ms on the same
+/// 5-tuple, which only happens if kube-proxy-lite deleted the conntrack entry (it would
+/// otherwise live on, refreshed, for as long as the client sends). How long the switch took is
+/// printed, not asserted.
 #[test]
 fn udp_endpoint_removal_flushes_conntrack() -> Result<()> {
     let mut e = Env::new(3, &[])?;
@@ -442,7 +448,7 @@ fn udp_endpoint_removal_flushes_conntrack() -> Result<()> {
         "10.96.0.53",
         "53",
         "--count",
-        "100",
+        "300",
         "--interval-ms",
         "100",
         "--local-port",
@@ -515,14 +521,26 @@ fn udp_endpoint_removal_flushes_conntrack() -> Result<()> {
             e.logs()
         )
     })?;
-    // Let a few more answers arrive, then check nothing came from the removed endpoint later.
-    std::thread::sleep(Duration::from_millis(800));
-    let all = answers(&e.c.lab);
-    let switch = all
+    // Five more answers after the switch (an event, not a pause), then check that none came
+    // from the removed endpoint since the switch.
+    let switch = answers(&e.c.lab)
         .iter()
         .find(|(ts, a)| *ts > t_rename && a == other)
         .map(|(ts, _)| *ts)
         .context("switch vanished")?;
+    Lab::wait_until(
+        Duration::from_secs(5),
+        "5 more answers after the switch",
+        || {
+            answers(&e.c.lab)
+                .iter()
+                .filter(|(ts, a)| *ts > switch && a != "timeout")
+                .count()
+                >= 5
+        },
+    )
+    .with_context(|| format!("udp-ask log:\n{}", e.c.lab.log("udp-ask")))?;
+    let all = answers(&e.c.lab);
     let late_old: Vec<u128> = all
         .iter()
         .filter(|(ts, a)| *ts > switch && a == first)
@@ -530,11 +548,6 @@ fn udp_endpoint_removal_flushes_conntrack() -> Result<()> {
         .collect();
     eprintln!(
         "switched to {other} {} ms after the rename (all nodes synced after {sync_ms} ms)",
-        switch - t_rename
-    );
-    ensure!(
-        switch - t_rename <= 2000,
-        "the client moved to {other} only {} ms after the rename (want <= 2000 ms)",
         switch - t_rename
     );
     ensure!(
@@ -665,7 +678,8 @@ fn rules_deleted_by_hand_are_restored_by_the_periodic_sync() -> Result<()> {
         .with_context(|| {
             format!(
                 "node 1 nat now:\n{}\n{}",
-                e.nat(1).unwrap_or_default(),
+                e.nat(1)
+                    .unwrap_or_else(|err| format!("(iptables-save failed: {err:#})")),
                 e.logs()
             )
         })?;
@@ -945,26 +959,26 @@ fn dry_run_once_and_daemon_cli_contract() -> Result<()> {
     .with_context(|| {
         format!(
             "nat after removing ns1/svc1:\n{}",
-            iptables_save(&lab, &ns, Some("nat")).unwrap_or_default()
+            iptables_save(&lab, &ns, Some("nat"))
+                .unwrap_or_else(|err| format!("(iptables-save failed: {err:#})"))
         )
     })?;
     let t0 = Instant::now();
     lab.kill(kp.id, libc::SIGTERM)
         .context("kube-proxy-lite did not stop on SIGTERM")?;
-    let status = lab.exit_status(kp.id)?;
+    let status = lab
+        .exit_status(kp.id)?
+        .context("kube-proxy-lite has no exit status after stopping")?;
     eprintln!(
-        "kube-proxy-lite exited after SIGTERM in {:.2} s: {status:?}",
+        "kube-proxy-lite exited after SIGTERM in {:.2} s: {status}",
         t0.elapsed().as_secs_f64()
     );
-    // Dying of the signal itself is fine; an exit code must be 0.
-    if let Some(code) = status.and_then(|st| st.code()) {
-        if code != 0 {
-            bail!(
-                "kube-proxy-lite exited with code {code} on SIGTERM:\n{}",
-                kp.log(&lab)
-            );
-        }
-    }
+    // The README promises exit status 0 on SIGTERM/SIGINT; dying of the signal is not that.
+    ensure!(
+        status.code() == Some(0),
+        "kube-proxy-lite on SIGTERM: {status}, want exit status 0:\n{}",
+        kp.log(&lab)
+    );
     ensure!(
         malformed_sync_lines(&kp.log(&lab)).is_empty(),
         "malformed sync lines"
@@ -995,8 +1009,9 @@ fn labtool_probes_work_between_pods() -> Result<()> {
     let (outcome, ms) = tcp_connect(&lab, &a, b_ip, 8080, 2000)?;
     ensure!(outcome == "ok", "tcp-connect to a server: {outcome} {ms}");
     let (outcome, ms) = tcp_connect(&lab, &a, b_ip, 9999, 2000)?;
+    eprintln!("tcp-connect to a closed port: {outcome} after {ms} ms");
     ensure!(
-        outcome == "refused" && ms < 1000,
+        outcome == "refused",
         "tcp-connect to a closed port: {outcome} {ms}"
     );
     let (outcome, ms) = tcp_connect(&lab, &a, ip("10.244.9.77"), 80, 300)?;

@@ -18,11 +18,13 @@
 //! - [`rules`]: the chains and rules of each service port, pure;
 //! - [`payload`]: full (merged with `iptables-save`) and partial payloads;
 //! - [`proxier`]: the sync engine (full and partial syncs, conntrack cleanup);
-//! - [`conntrack`]: the `conntrack` tool;
-//! - [`watch`], [`daemon`]: the file watcher, stop signals and the loop.
+//! - [`conntrack`]: the `conntrack` tool.
+//!
+//! The kube-proxy-lite daemon itself (file watcher, stop signals, the loop,
+//! the command line) is the `kube-proxy-lite` crate, so that flanneld and the
+//! CNI plugin do not build its command-line and logging dependencies.
 
 pub mod conntrack;
-pub mod daemon;
 pub mod diff;
 pub mod exec;
 pub mod flannel;
@@ -36,7 +38,6 @@ pub mod render;
 pub mod rules;
 pub mod service;
 pub mod sync;
-pub mod watch;
 
 pub use diff::{plan, Plan};
 pub use exec::{Error, Iptables};

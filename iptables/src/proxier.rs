@@ -288,7 +288,7 @@ impl Proxier {
 
     fn partial_sync(&mut self, desired: &ProxyState) -> Result<SyncReport, SyncError> {
         let start = Instant::now();
-        let updates = self.updates(desired);
+        let (updates, [nat, filter]) = self.plan(desired);
         if updates.is_empty() {
             return Ok(SyncReport {
                 kind: SyncKind::Partial,
@@ -302,16 +302,6 @@ impl Proxier {
                 conntrack_deleted: 0,
             });
         }
-        let changes: Vec<ServiceChange<'_>> = updates
-            .iter()
-            .map(|(name, new)| ServiceChange {
-                old: self.current.get(name).map(|e| &*e.rules),
-                new: new.as_ref().map(|e| &*e.rules),
-            })
-            .collect();
-        let [nat, filter] = plan_partial(&changes, || {
-            merged_view(&self.current, &updates).into_values().collect()
-        });
         let chains = nat.chain_count() + filter.chain_count();
         if chains > PARTIAL_MAX_CHAINS {
             tracing::info!(
@@ -340,6 +330,30 @@ impl Proxier {
             noop: false,
             conntrack_deleted,
         })
+    }
+
+    /// What a partial sync to `desired` changes: the service ports whose
+    /// input differs from what was programmed ([`Proxier::updates`]) and the
+    /// nat and filter changes planned from them. Pure.
+    fn plan(
+        &self,
+        desired: &ProxyState,
+    ) -> (BTreeMap<ServicePortName, Option<Entry>>, [TableChanges; 2]) {
+        let updates = self.updates(desired);
+        if updates.is_empty() {
+            return (updates, Default::default());
+        }
+        let changes: Vec<ServiceChange<'_>> = updates
+            .iter()
+            .map(|(name, new)| ServiceChange {
+                old: self.current.get(name).map(|e| &*e.rules),
+                new: new.as_ref().map(|e| &*e.rules),
+            })
+            .collect();
+        let planned = plan_partial(&changes, || {
+            merged_view(&self.current, &updates).into_values().collect()
+        });
+        (updates, planned)
     }
 
     /// The service ports whose input differs from what was programmed, with

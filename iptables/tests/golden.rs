@@ -3,7 +3,9 @@
 //! `golden/services.rules` after a canonical sort (declarations sorted;
 //! rules grouped by chain, chains sorted, order kept within a chain).
 //! `UPDATE_GOLDEN=1 cargo test -p flannel-iptables --test golden` rewrites
-//! the expected file; review the diff before committing it.
+//! the expected file and fails ("golden updated, rerun"): review the diff,
+//! then run the test again without `UPDATE_GOLDEN`. With `CI` set,
+//! `UPDATE_GOLDEN` is refused (the test fails): CI only compares.
 
 use flannel_iptables::kube::{parse_list, ParseOptions};
 use flannel_iptables::proxier::dry_run_payload;
@@ -68,7 +70,22 @@ fn rendered_rules_match_golden_file() {
     let got = canonical(&dry_run_payload(&parsed.state, &cfg));
     let path = golden("services.rules");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "UPDATE_GOLDEN is set together with CI: refusing to rewrite {} in CI",
+            path.display()
+        );
+        let old = std::fs::read_to_string(&path).ok();
         std::fs::write(&path, &got).expect("write golden");
+        panic!(
+            "golden updated ({}): {}; review the diff and rerun without UPDATE_GOLDEN",
+            path.display(),
+            if old.as_deref() == Some(got.as_str()) {
+                "it was already up to date"
+            } else {
+                "its content changed"
+            }
+        );
     }
     let want = std::fs::read_to_string(&path).expect("golden file");
     if got != want {

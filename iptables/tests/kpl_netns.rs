@@ -1,9 +1,10 @@
-//! kube-proxy-lite kernel tests: every test runs in its own network
-//! namespace `fl-kpl-<pid>-<n>`, deleted by a Drop guard, so the host's
-//! rules are never touched.
+//! Kernel tests of the Services sync engine ([`Proxier`]): every test runs in
+//! its own network namespace `fl-kpl-<pid>-<n>`, deleted by a Drop guard, so
+//! the host's rules are never touched. The kube-proxy-lite binary's tests are
+//! in the `kube-proxy-lite` crate (`kube-proxy-lite/tests/binary.rs`).
 
 mod common;
-use common::{run, Netns};
+use common::Netns;
 use flannel_iptables::conntrack::Conntrack;
 use flannel_iptables::flannel::{forward_rules, masq_rules};
 use flannel_iptables::names::{endpoint_chain, is_owned_chain, service_chain, KUBE_PROXY_CANARY};
@@ -14,15 +15,10 @@ use flannel_iptables::{
     SyncKind,
 };
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
 impl Netns {
-    fn new() -> Option<Netns> {
+    fn new() -> Netns {
         Netns::create("kpl")
     }
 
@@ -31,84 +27,33 @@ impl Netns {
             .with_conntrack(Conntrack::new().with_prefix(["ip", "netns", "exec", &self.0]))
     }
 
-    /// Runs a command in the namespace and returns stdout (must succeed).
-    fn exec(&self, args: &[&str]) -> String {
-        let mut full = vec!["ip", "netns", "exec", &self.0];
-        full.extend_from_slice(args);
-        run(&full)
-    }
-
-    /// Runs a command in the namespace; returns whether it succeeded.
-    fn try_exec(&self, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-
-    fn iptables(&self, args: &[&str]) -> String {
-        let mut full = vec!["iptables", "-w"];
-        full.extend_from_slice(args);
-        self.exec(&full)
-    }
-
-    /// `iptables -t <table> -S` lines.
-    fn listing(&self, table: &str) -> Vec<String> {
-        self.iptables(&["-t", table, "-S"])
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// Chains declared in `table` (`-N` lines).
-    fn chains(&self, table: &str) -> Vec<String> {
-        self.listing(table)
-            .iter()
-            .filter_map(|l| l.strip_prefix("-N "))
-            .map(str::to_string)
-            .collect()
-    }
-
-    /// `-A` lines of one chain.
-    fn chain_rules(&self, table: &str, chain: &str) -> Vec<String> {
-        let prefix = format!("-A {chain} ");
-        self.listing(table)
-            .into_iter()
-            .filter(|l| l.starts_with(&prefix))
-            .collect()
-    }
-
     /// nft rule handles per chain of `ip <table>`: a chain rewritten by a
     /// restore gets new handles, an untouched one keeps them.
     fn handles(&self, table: &str) -> BTreeMap<String, Vec<u64>> {
+        flannel_testkit::require_tool("nft", "nftables");
         let text = self.exec(&["nft", "-a", "list", "table", "ip", table]);
         let mut out: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         let mut chain = String::new();
         for line in text.lines() {
             let t = line.trim();
             if let Some(rest) = t.strip_prefix("chain ") {
-                chain = rest.split_whitespace().next().unwrap_or("").to_string();
+                chain = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_else(|| panic!("nft: chain line without a name: {t:?}"))
+                    .to_string();
                 out.entry(chain.clone()).or_default();
             } else if let Some((_, h)) = t.rsplit_once("# handle ") {
                 if !t.starts_with("table ") {
-                    if let Ok(h) = h.trim().parse() {
-                        out.entry(chain.clone()).or_default().push(h);
-                    }
+                    let h = h
+                        .trim()
+                        .parse()
+                        .unwrap_or_else(|e| panic!("nft: bad rule handle in {t:?}: {e}"));
+                    out.entry(chain.clone()).or_default().push(h);
                 }
             }
         }
         out
-    }
-
-    fn save_all(&self) -> String {
-        self.exec(&["iptables-save"])
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .collect::<Vec<_>>()
-            .join("\n")
     }
 }
 
@@ -163,7 +108,7 @@ fn cfg() -> ProxyConfig {
 
 #[test]
 fn full_sync_programs_the_layout() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     let mut p = ns.proxier(cfg());
     let report = p.sync(&base_state()).expect("full sync");
     assert_eq!(report.kind, SyncKind::Full);
@@ -238,7 +183,7 @@ fn full_sync_programs_the_layout() {
 
 #[test]
 fn partial_sync_rewrites_only_the_intended_chains() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     let mut p = ns.proxier(cfg());
     p.sync(&base_state()).expect("full sync");
     let nat_before = ns.handles("nat");
@@ -312,7 +257,7 @@ fn sorted_lines(s: &str) -> Vec<String> {
 
 #[test]
 fn chain_deleted_by_hand_is_restored() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     let mut p = ns.proxier(cfg());
     p.sync(&base_state()).expect("full sync");
     let expected = ns.save_all();
@@ -352,7 +297,7 @@ fn chain_deleted_by_hand_is_restored() {
 
 #[test]
 fn flanneld_rules_survive_full_and_partial_syncs() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     let ipt = ns.ipt();
     let network = "10.244.0.0/16".parse().expect("net");
     let masq = masq_rules(network, "10.244.1.0/24".parse().expect("subnet"), true);
@@ -465,7 +410,7 @@ fn flanneld_rules_survive_full_and_partial_syncs() {
 
 #[test]
 fn sctp_probe_leaves_nothing_behind() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     // The kernels we run on match SCTP; the probe must leave no chain or rule
     // (it may create the empty filter table).
     assert!(ns.ipt().sctp_supported());
@@ -485,14 +430,38 @@ fn sctp_probe_leaves_nothing_behind() {
     );
 }
 
+impl Netns {
+    /// Loopback up, `addr` on it, and routes to the Service and endpoint
+    /// ranges through it, so that locally sent datagrams pass nat OUTPUT
+    /// (DNAT) and get a confirmed conntrack entry.
+    fn udp_setup(&self, addr: &str) {
+        flannel_testkit::require_tool("conntrack", "conntrack");
+        flannel_testkit::require_tool("bash", "bash");
+        self.exec(&["ip", "link", "set", "lo", "up"]);
+        self.exec(&["ip", "addr", "add", addr, "dev", "lo"]);
+        self.exec(&["ip", "route", "add", "172.30.0.0/16", "dev", "lo"]);
+        self.exec(&["ip", "route", "add", "10.180.0.0/24", "dev", "lo"]);
+    }
+
+    /// Sends `n` datagrams to `dst:port`, each from a fresh source port (one flow each).
+    fn udp_send(&self, dst: &str, port: u16, n: usize) {
+        let script =
+            format!("for i in $(seq {n}); do echo x > /dev/udp/{dst}/{port} || true; done");
+        self.exec(&["bash", "-c", &script]);
+    }
+
+    /// How many UDP conntrack entries match `filter` (`conntrack -L` options).
+    fn flows(&self, filter: &[&str]) -> usize {
+        let mut args = vec!["conntrack", "-L", "-p", "udp"];
+        args.extend_from_slice(filter);
+        self.exec(&args).lines().count()
+    }
+}
+
 #[test]
 fn udp_conntrack_entries_of_removed_endpoints_are_deleted() {
-    let Some(ns) = Netns::new() else { return };
-    // Routes to the VIP and the endpoints through lo, so that locally sent
-    // datagrams pass nat OUTPUT (DNAT) and get a confirmed conntrack entry.
-    ns.exec(&["ip", "link", "set", "lo", "up"]);
-    ns.exec(&["ip", "route", "add", "172.30.0.0/16", "dev", "lo"]);
-    ns.exec(&["ip", "route", "add", "10.180.0.0/24", "dev", "lo"]);
+    let ns = Netns::new();
+    ns.udp_setup("192.168.77.1/32");
     let state = ProxyState::from_ports([port(
         "dns",
         "172.30.0.53",
@@ -502,29 +471,12 @@ fn udp_conntrack_entries_of_removed_endpoints_are_deleted() {
     )]);
     let mut p = ns.proxier(cfg());
     p.sync(&state).expect("full sync");
-    // Generate flows from many source ports so both endpoints get some.
-    for _ in 0..20 {
-        ns.exec(&["bash", "-c", "echo x > /dev/udp/172.30.0.53/53 || true"]);
-    }
-    let flows = |ep: &str| {
-        let out = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &ns.0,
-                "conntrack",
-                "-L",
-                "-p",
-                "udp",
-                "--dst-nat",
-                ep,
-            ])
-            .output()
-            .expect("conntrack -L");
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
+    // Flows from many source ports so both endpoints get some.
+    ns.udp_send("172.30.0.53", 53, 20);
+    let flows = |ep: &str| ns.flows(&["--dst-nat", ep]);
     let (f1, f2) = (flows("10.180.0.1"), flows("10.180.0.2"));
     assert!(f1 + f2 >= 20, "flows created: {f1} + {f2}");
+    assert!(f1 > 0 && f2 > 0, "both endpoints got flows: {f1}, {f2}");
     // Endpoint 10.180.0.2 goes away: its flows are deleted, the other's kept.
     let state = ProxyState::from_ports([port(
         "dns",
@@ -540,268 +492,107 @@ fn udp_conntrack_entries_of_removed_endpoints_are_deleted() {
     assert_eq!(flows("10.180.0.1"), f1);
 }
 
-// ---- the kube-proxy-lite binary ----
-
-const BIN: &str = env!("CARGO_BIN_EXE_kube-proxy-lite");
-
-fn services_json(web_endpoints: &[&str]) -> String {
-    let addrs: Vec<String> = web_endpoints
-        .iter()
-        .map(|ip| format!(r#"{{"ip":"{ip}"}}"#))
-        .collect();
-    format!(
-        r#"{{"apiVersion":"v1","kind":"List","items":[
-{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"web","namespace":"default"}},"spec":{{"clusterIP":"10.96.0.10","type":"NodePort","sessionAffinity":"ClientIP","sessionAffinityConfig":{{"clientIP":{{"timeoutSeconds":10800}}}},"ports":[{{"name":"http","protocol":"TCP","port":80,"targetPort":8080,"nodePort":30080}}]}}}},
-{{"apiVersion":"v1","kind":"Endpoints","metadata":{{"name":"web","namespace":"default"}},"subsets":[{{"addresses":[{}],"ports":[{{"name":"http","port":8080,"protocol":"TCP"}}]}}]}},
-{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"bad","namespace":"default"}},"spec":{{"clusterIP":"10.96.0.300","ports":[{{"port":80}}]}}}}
-]}}"#,
-        addrs.join(",")
-    )
-}
-
-fn temp_dir(tag: &str) -> PathBuf {
-    let n = common::next_id();
-    let dir = std::env::temp_dir().join(format!("fl-kpl-{tag}-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// Writes the file by rename, as a tool replacing it atomically would.
-fn write_atomic(path: &Path, text: &str) {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).expect("write");
-    std::fs::rename(&tmp, path).expect("rename");
-}
-
-struct Daemon {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Daemon {
-    fn start(ns: &Netns, file: &Path, extra: &[&str]) -> Daemon {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &ns.0, BIN, "--services"])
-            .arg(file)
-            .args(["--cluster-cidr", "10.244.0.0/16"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kube-proxy-lite");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Daemon { child, lines: rx }
-    }
-
-    /// The next stderr line containing `needle`, within `timeout`.
-    fn expect_line(&self, needle: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut seen = Vec::new();
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => break,
-            }
-        }
-        panic!("no line with {needle:?} within {timeout:?}; saw {seen:#?}");
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        // `ip netns exec` execs the program: the child pid is kube-proxy-lite's.
-        let pid = i32::try_from(self.child.id()).expect("pid");
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kube-proxy-lite did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Parses `key=value` fields of a sync line.
-fn fields(line: &str) -> BTreeMap<String, String> {
-    line.split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
+/// A UDP NodePort endpoint removed: the flows that reached it through the
+/// node port (`--orig-port-dst <node port> --dst-nat <endpoint>`) are
+/// deleted, those of the remaining endpoint kept.
 #[test]
-fn binary_syncs_on_change_and_canary_loss_and_stops_on_sigterm() {
-    let Some(ns) = Netns::new() else { return };
-    let dir = temp_dir("bin");
-    let file = dir.join("services.json");
-    write_atomic(&file, &services_json(&["10.244.1.2"]));
-    let d = Daemon::start(
-        &ns,
-        &file,
-        &["--min-sync-period", "0.05", "--sync-period", "3600"],
-    );
-
-    let warn = d.expect_line("default/bad", Duration::from_secs(10));
-    assert!(warn.contains("10.96.0.300"), "{warn}");
-    let line = d.expect_line("sync kind=full", Duration::from_secs(10));
-    let f = fields(&line);
+fn udp_node_port_flows_of_a_removed_endpoint_are_deleted() {
+    let ns = Netns::new();
+    ns.udp_setup("192.168.77.1/32");
+    let dns = |eps: &[&str]| {
+        let mut sp = port("dns", "172.30.0.53", Protocol::Udp, 53, eps);
+        sp.node_port = Some(30053);
+        ProxyState::from_ports([sp])
+    };
+    let mut p = ns.proxier(cfg());
+    p.sync(&dns(&["10.180.0.1", "10.180.0.2"]))
+        .expect("full sync");
+    ns.udp_send("192.168.77.1", 30053, 20);
+    let via_node_port = |ep: &str| ns.flows(&["--orig-port-dst", "30053", "--dst-nat", ep]);
+    let (f1, f2) = (via_node_port("10.180.0.1"), via_node_port("10.180.0.2"));
     assert!(
-        line.starts_with("sync kind=full services=1 chains="),
-        "{line}"
+        f1 + f2 >= 20 && f1 > 0 && f2 > 0,
+        "node port flows to both endpoints: {f1} + {f2}\n{}",
+        ns.exec(&["conntrack", "-L"])
     );
-    for key in ["render_ms", "apply_ms", "total_ms"] {
-        let v: f64 = f[key].parse().expect("f64");
-        assert!(v >= 0.0, "{line}");
-    }
-    let svc = service_chain("default/web:http", "tcp");
     assert_eq!(
-        ns.chain_rules("nat", &svc).len(),
-        3,
-        "masq + rcheck + endpoint"
+        ns.flows(&["--orig-dst", "172.30.0.53"]),
+        0,
+        "no cluster IP flows"
     );
 
-    // One endpoint added: a partial sync of 2 chains.
-    write_atomic(&file, &services_json(&["10.244.1.2", "10.244.2.3"]));
-    let line = d.expect_line("sync kind=", Duration::from_secs(10));
-    assert!(
-        line.starts_with("sync kind=partial services=1 chains=2 "),
-        "{line}"
-    );
-    assert_eq!(ns.chain_rules("nat", &svc).len(), 5);
-
-    // A half-written file is not applied; the complete one is.
-    let full = services_json(&["10.244.1.2"]);
-    std::fs::write(&file, &full[..full.len() / 2]).expect("half write");
-    d.expect_line("not applied", Duration::from_secs(10));
-    assert_eq!(
-        ns.chain_rules("nat", &svc).len(),
-        5,
-        "half-written file not applied"
-    );
-    std::fs::write(&file, &full).expect("complete write");
-    let line = d.expect_line("sync kind=", Duration::from_secs(10));
-    assert!(
-        line.starts_with("sync kind=partial services=1 chains=2 "),
-        "{line}"
-    );
-    assert_eq!(ns.chain_rules("nat", &svc).len(), 3);
-
-    // Rules flushed by someone and the canary gone: a full sync restores them.
-    ns.iptables(&["-t", "nat", "-F", "KUBE-SERVICES"]);
-    ns.iptables(&["-t", "nat", "-X", KUBE_PROXY_CANARY]);
-    let line = d.expect_line("sync kind=", Duration::from_secs(10));
-    assert!(line.starts_with("sync kind=full "), "{line}");
-    assert!(ns.chains("nat").iter().any(|c| c == KUBE_PROXY_CANARY));
-    assert_eq!(ns.chain_rules("nat", "KUBE-SERVICES").len(), 2);
-
-    let status = d.stop();
-    assert!(status.success(), "exit status {status}");
-    assert_eq!(ns.chain_rules("nat", &svc).len(), 3, "rules left in place");
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    let report = p.sync(&dns(&["10.180.0.1"])).expect("partial");
+    assert_eq!(report.kind, SyncKind::Partial);
+    assert_eq!(report.conntrack_deleted, f2 as u64);
+    assert_eq!(via_node_port("10.180.0.2"), 0);
+    assert_eq!(via_node_port("10.180.0.1"), f1);
 }
 
-impl Netns {
-    /// Runs `kube-proxy-lite <mode> --services <file>` in the namespace to
-    /// its end; it must succeed.
-    fn run_bin(&self, mode: &str, file: &Path) -> Output {
-        let out = Command::new("ip")
-            .args(["netns", "exec", &self.0, BIN, mode, "--services"])
-            .arg(file)
-            .output()
-            .expect(mode);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
+/// A UDP Service that had no endpoint (REJECT) and now has one: every flow to
+/// its cluster IP and node port is deleted, so clients holding an entry that
+/// bypasses the new DNAT (created before the rules, or while it had none)
+/// reach the endpoint with their next datagram. Other Services' flows stay.
 #[test]
-fn binary_dry_run_changes_nothing_and_once_exits() {
-    let Some(ns) = Netns::new() else { return };
-    let dir = temp_dir("dry");
-    let file = dir.join("services.json");
-    write_atomic(&file, &services_json(&["10.244.1.2"]));
-    ns.iptables(&["-t", "nat", "-N", "SOMETHING"]);
-    let before = ns.save_all();
-
-    let out = ns.run_bin("--dry-run", &file);
-    let payload = String::from_utf8(out.stdout).expect("utf-8");
+fn udp_flows_of_a_service_that_had_no_endpoint_are_deleted_when_it_gets_one() {
+    let ns = Netns::new();
+    ns.udp_setup("192.168.77.1/32");
+    let other = port("other", "172.30.0.54", Protocol::Udp, 53, &["10.180.0.9"]);
+    let state = |dns_eps: Option<&[&str]>| {
+        let mut ports = vec![other.clone()];
+        if let Some(eps) = dns_eps {
+            let mut dns = port("dns", "172.30.0.53", Protocol::Udp, 53, eps);
+            dns.node_port = Some(30053);
+            ports.push(dns);
+        }
+        ProxyState::from_ports(ports)
+    };
+    // Only the other Service at first (its rules also turn conntrack on in
+    // the namespace); clients of dns send before dns exists: entries without DNAT.
+    let mut p = ns.proxier(cfg());
+    p.sync(&state(None)).expect("full sync");
+    ns.udp_send("172.30.0.54", 53, 3);
+    ns.udp_send("172.30.0.53", 53, 5);
+    ns.udp_send("192.168.77.1", 30053, 5);
+    let to_vip = || ns.flows(&["--orig-dst", "172.30.0.53", "--orig-port-dst", "53"]);
+    let to_node_port = || ns.flows(&["--orig-port-dst", "30053"]);
+    let other_flows = || ns.flows(&["--dst-nat", "10.180.0.9"]);
+    // (Each datagram comes from a random source port; two may share one.)
+    let (stale_vip, stale_np, others) = (to_vip(), to_node_port(), other_flows());
     assert!(
-        payload.starts_with("*nat\n:KUBE-SERVICES - [0:0]\n"),
-        "{payload}"
+        stale_vip > 0 && stale_np > 0 && others > 0,
+        "flows created: {stale_vip} to the VIP, {stale_np} to the node port, {others} DNATed \
+         for the other Service\n{}",
+        ns.exec(&["conntrack", "-L"])
     );
-    assert!(payload.contains("-j DNAT --to-destination 10.244.1.2:8080"));
-    assert!(payload.ends_with("COMMIT\n"));
-    assert_eq!(ns.save_all(), before, "dry run changed nothing");
 
-    // The dry-run payload is valid input for iptables-restore (--test only parses).
-    let mut restore = Command::new("ip")
-        .args(["netns", "exec", &ns.0, "iptables-restore", "--test"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    {
-        use std::io::Write;
-        restore
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(payload.as_bytes())
-            .expect("write");
-    }
-    assert!(restore.wait().expect("wait").success());
-    assert_eq!(ns.save_all(), before);
-
-    let out = ns.run_bin("--once", &file);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    // dns appears without endpoints: REJECTed; nothing is deleted.
+    let report = p.sync(&state(Some(&[]))).expect("partial, no endpoint");
+    assert_eq!(report.conntrack_deleted, 0);
     assert!(
-        stderr
-            .lines()
-            .any(|l| l.starts_with("sync kind=full services=1 ")),
-        "{stderr}"
+        ns.chain_rules("filter", "KUBE-SERVICES")
+            .iter()
+            .any(|r| r.contains("172.30.0.53/32") && r.contains("-j REJECT")),
+        "REJECT for the Service without endpoints"
     );
-    assert!(
-        ns.chains("nat").iter().any(|c| c == "SOMETHING"),
-        "foreign chain kept"
-    );
-    assert!(ns.try_exec(&["iptables", "-t", "nat", "-S", "KUBE-SERVICES"]));
+    assert_eq!((to_vip(), to_node_port()), (stale_vip, stale_np));
 
-    // --api-server is refused with a clear message.
-    let out = Command::new(BIN)
-        .args(["--api-server", "https://127.0.0.1:6443"])
-        .output()
-        .expect("api server");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("API server does not exist yet"));
-    std::fs::remove_dir_all(&dir).expect("cleanup");
+    // It gets an endpoint: every flow to its VIP and node port is deleted.
+    let report = p.sync(&state(Some(&["10.180.0.1"]))).expect("partial");
+    assert_eq!(report.kind, SyncKind::Partial);
+    assert_eq!(report.conntrack_deleted, (stale_vip + stale_np) as u64);
+    assert_eq!((to_vip(), to_node_port()), (0, 0));
+    assert_eq!(other_flows(), others, "other Service's flows kept");
+    // New datagrams are DNATed to the endpoint.
+    ns.udp_send("172.30.0.53", 53, 2);
+    assert!(
+        ns.flows(&["--dst-nat", "10.180.0.1"]) > 0,
+        "DNATed to the endpoint"
+    );
 }
 
 #[test]
 fn table_with_rules_iptables_cannot_print_is_not_replaced() {
-    let Some(ns) = Netns::new() else { return };
+    let ns = Netns::new();
     ns.iptables(&["-t", "nat", "-N", "FOO"]);
     ns.exec(&[
         "nft", "add", "rule", "ip", "nat", "FOO", "meta", "mark", "set", "numgen", "inc", "mod",

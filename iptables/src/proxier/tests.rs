@@ -20,52 +20,35 @@ fn sp(name: &str, vip: &str, eps: &[&str]) -> ServicePort {
     }
 }
 
-type Rendered = BTreeMap<ServicePortName, ServiceRules>;
+/// Names of the nat chains rewritten, nat chains deleted, filter chains rewritten.
+type Planned = (Vec<String>, Vec<String>, Vec<String>);
 
-fn render_state(state: &ProxyState) -> Rendered {
-    let cfg = ProxyConfig::default();
-    state
-        .services
-        .iter()
-        .map(|(n, p)| (n.clone(), service_rules(p, &cfg)))
-        .collect()
+/// An engine that has programmed `state` (recorded as a successful sync
+/// would; nothing runs: the binaries do not exist).
+fn programmed(state: &ProxyState) -> Proxier {
+    let ipt = Iptables::with_paths("/nonexistent/iptables", "/nonexistent/r", "/nonexistent/s");
+    let mut p = Proxier::new(ipt, ProxyConfig::default());
+    let updates = p.updates(state);
+    p.finish(updates);
+    p
 }
 
-/// Plans `old` -> `new` for the given changed names.
-fn plan_maps(
-    old: &Rendered,
-    new: &Rendered,
-    changed: &BTreeSet<ServicePortName>,
-) -> [TableChanges; 2] {
-    let changes: Vec<ServiceChange<'_>> = changed
-        .iter()
-        .map(|n| ServiceChange {
-            old: old.get(n),
-            new: new.get(n),
-        })
-        .collect();
-    plan_partial(&changes, || new.values().collect())
-}
-
-/// Plans old -> new the way the engine does (changed = inputs differ).
-fn plan(old: &[ServicePort], new: &[ServicePort]) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let old = ProxyState::from_ports(old.iter().cloned());
-    let new = ProxyState::from_ports(new.iter().cloned());
-    let mut changed: BTreeSet<ServicePortName> = new
-        .services
-        .iter()
-        .filter(|(n, p)| old.services.get(*n) != Some(*p))
-        .map(|(n, _)| n.clone())
-        .collect();
-    changed.extend(
-        old.services
-            .keys()
-            .filter(|n| !new.services.contains_key(*n))
-            .cloned(),
-    );
-    let [nat, filter] = plan_maps(&render_state(&old), &render_state(&new), &changed);
+/// The engine's own plan for old -> new: the service ports it found changed
+/// (its change detection) and the nat chains rewritten, nat chains deleted
+/// and filter chains rewritten.
+fn detect(old: &[ServicePort], new: &[ServicePort]) -> (Vec<ServicePortName>, Planned) {
+    let p = programmed(&ProxyState::from_ports(old.iter().cloned()));
+    let (updates, [nat, filter]) = p.plan(&ProxyState::from_ports(new.iter().cloned()));
     let names = |c: &TableChanges| c.rewrite.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-    (names(&nat), nat.delete.clone(), names(&filter))
+    (
+        updates.into_keys().collect(),
+        (names(&nat), nat.delete.clone(), names(&filter)),
+    )
+}
+
+/// The engine's plan for old -> new (see [`detect`]), without the changed set.
+fn plan(old: &[ServicePort], new: &[ServicePort]) -> Planned {
+    detect(old, new).1
 }
 
 fn svc(name: &str) -> String {
@@ -97,7 +80,73 @@ fn dispatch_chains_are_built_only_when_needed() {
 #[test]
 fn nothing_changed_plans_nothing() {
     let s = [sp("a", "10.96.0.1", &[A1, A2]), sp("b", "10.96.0.2", &[A3])];
-    assert_eq!(plan(&s, &s), (vec![], vec![], vec![]));
+    assert_eq!(detect(&s, &s), (vec![], (vec![], vec![], vec![])));
+}
+
+fn name(n: &str) -> ServicePortName {
+    ServicePortName::new("ns", n, "p", Protocol::Tcp)
+}
+
+#[test]
+fn change_detection_finds_exactly_the_service_ports_whose_input_changed() {
+    let old = [
+        sp("a", "10.96.0.1", &[A1, A2]),
+        sp("b", "10.96.0.2", &[A3]),
+        sp("c", "10.96.0.3", &[A1]),
+    ];
+    // One endpoint of b changes: only b, and only b's chains.
+    let mut new = old.clone();
+    new[1] = sp("b", "10.96.0.2", &[A2]);
+    assert_eq!(
+        detect(&old, &new),
+        (
+            vec![name("b")],
+            (vec![svc("b"), sep("b", A2)], vec![sep("b", A3)], vec![])
+        )
+    );
+    // The same state built again (equal, not the same values): nothing.
+    let rebuilt = [
+        sp("a", "10.96.0.1", &[A1, A2]),
+        sp("b", "10.96.0.2", &[A3]),
+        sp("c", "10.96.0.3", &[A1]),
+    ];
+    assert_eq!(detect(&old, &rebuilt).0, Vec::<ServicePortName>::new());
+    // Endpoints are kept sorted, so the order they were listed in is no change.
+    let mut reordered = old.clone();
+    reordered[0].endpoints.reverse();
+    assert_eq!(detect(&old, &reordered).0, Vec::<ServicePortName>::new());
+    // A removed and an added service port are both found; the unchanged ones are not.
+    let new = [
+        sp("a", "10.96.0.1", &[A1, A2]),
+        sp("c", "10.96.0.3", &[A1]),
+        sp("d", "10.96.0.4", &[A2]),
+    ];
+    assert_eq!(detect(&old, &new).0, vec![name("b"), name("d")]);
+    // A node port change alone is a change of that port only.
+    let mut np = old.clone();
+    np[2].node_port = Some(30080);
+    assert_eq!(detect(&old, &np).0, vec![name("c")]);
+}
+
+#[test]
+fn a_sync_records_the_state_so_the_next_change_set_is_relative_to_it() {
+    let s0 = [sp("a", "10.96.0.1", &[A1]), sp("b", "10.96.0.2", &[A2])];
+    let mut s1 = s0.clone();
+    s1[0].endpoints.push(Endpoint {
+        ip: A3.parse().expect("ip"),
+        port: 8080,
+    });
+    let mut p = programmed(&ProxyState::from_ports(s0.iter().cloned()));
+    let (updates, _) = p.plan(&ProxyState::from_ports(s1.iter().cloned()));
+    assert_eq!(updates.keys().cloned().collect::<Vec<_>>(), vec![name("a")]);
+    p.finish(updates);
+    // s1 is now programmed: s1 again is no change, going back to s0 changes a only.
+    assert!(p
+        .plan(&ProxyState::from_ports(s1.iter().cloned()))
+        .0
+        .is_empty());
+    let (back, _) = p.plan(&ProxyState::from_ports(s0.iter().cloned()));
+    assert_eq!(back.keys().cloned().collect::<Vec<_>>(), vec![name("a")]);
 }
 
 #[test]

@@ -8,10 +8,10 @@
 //! second). Runs until the stop flag is set (SIGTERM/SIGINT); rules are left
 //! in place.
 
-use crate::kube::{parse_list, KubeError, ParseOptions, Parsed};
-use crate::proxier::{Proxier, SyncError, SyncKind, SyncReport};
-use crate::service::ProxyState;
 use crate::watch::{FileStamp, FileWatcher};
+use flannel_iptables::kube::{parse_list, KubeError, ParseOptions, Parsed};
+use flannel_iptables::proxier::{Proxier, SyncError, SyncKind, SyncReport};
+use flannel_iptables::service::ProxyState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

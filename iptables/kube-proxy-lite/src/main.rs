@@ -1,17 +1,17 @@
 //! kube-proxy-lite: programs Kubernetes Services into iptables the way
 //! kube-proxy's iptables mode does, from a file holding a `List` of Services
-//! and Endpoints. Thin: the logic lives in `flannel_iptables::{daemon,
-//! proxier, kube}`.
+//! and Endpoints. Thin: the loop lives in [`kube_proxy_lite::daemon`], the
+//! rules and the sync engine in `flannel_iptables::{proxier, kube}`.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use flannel_iptables::conntrack::Conntrack;
-use flannel_iptables::daemon::{self, Options};
 use flannel_iptables::kube::ParseOptions;
 use flannel_iptables::proxier::dry_run_payload;
-use flannel_iptables::watch::install_stop_handler;
 use flannel_iptables::{Iptables, Proxier, ProxyConfig};
 use ipnet::Ipv4Net;
+use kube_proxy_lite::daemon::{self, Options};
+use kube_proxy_lite::watch::install_stop_handler;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
