@@ -12,10 +12,10 @@ use flannel_iptables::TableRules;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::bridge::BridgeConf;
+use crate::dataplane::{BridgeConfig, KernelError, LinkInfo, PodIface, PodRoute};
 pub use crate::dataplane::{Dataplane, Masquerade};
 use crate::error::{CniError, IO_FAILURE, IPAM_FAILURE, IPTABLES_FAILURE, KERNEL_FAILURE};
 use crate::ipam::{self, Allocation};
-use crate::kernel::{BridgeConfig, KernelError, LinkInfo, PodIface, PodRoute};
 use crate::masq;
 use crate::result::{CniResult, Interface, IpConfig, Route};
 

@@ -14,9 +14,9 @@ use crate::env::CniEnv;
 use crate::error::CniError;
 use crate::exec;
 use crate::ipam;
-use crate::plugin::{parse_saved, teardown, type_of};
 use crate::saved;
 use crate::subnet_env;
+use crate::teardown::teardown;
 
 pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     let valid = conf
@@ -32,7 +32,7 @@ pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
         let Some(bytes) = saved::load(&conf.data_dir, &cid)? else {
             continue;
         };
-        match parse_saved(&bytes) {
+        match saved::parse(&bytes) {
             Ok(d) => {
                 let builtin = builtin_conf(&d, conf.exec_delegate, &[])?.is_some();
                 if builtin || !delegate_gc {
@@ -111,7 +111,7 @@ fn delegate_gc(
     if builtin_conf(&d, conf.exec_delegate, &[])?.is_some() {
         return Ok(false);
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
     let supports =
         exec::supported_versions(&plugin, "1.1.0").is_some_and(|v| v.iter().any(|s| s == "1.1.0"));
     if !supports {

@@ -11,17 +11,16 @@ use serde_json::{Map, Value};
 use crate::bridge::builtin_conf;
 use crate::builtin;
 use crate::config::{self, NetConf};
-use crate::dataplane::LazyKernel;
 use crate::delegate;
 use crate::env::{self, CniEnv, Command};
-use crate::error::{
-    CniError, DECODING_FAILURE, INCOMPATIBLE_VERSION, NOT_AVAILABLE, UNKNOWN_CONTAINER,
-};
+use crate::error::{CniError, INCOMPATIBLE_VERSION, NOT_AVAILABLE, UNKNOWN_CONTAINER};
 use crate::exec;
 use crate::gc;
+use crate::kernel::LazyKernel;
 use crate::result::CniResult;
 use crate::saved;
 use crate::subnet_env;
+use crate::teardown;
 use crate::version;
 
 /// What to print on stdout and the exit code.
@@ -103,20 +102,12 @@ fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
         })?;
         return Ok(r.to_json(&conf.cni_version));
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
     speak_version(&plugin, &mut d, &conf.cni_version, "0.3.0")?;
     let bytes = delegate::to_json(&d);
     saved::save(&conf.data_dir, cid, bytes.as_bytes())?;
     let out = exec::run(&plugin, &env.child_env(&[]), bytes.as_bytes()).map_err(undo_save)?;
     Ok(CniResult::from_slice(&out)?.to_json(&conf.cni_version))
-}
-
-/// The delegate's `type`.
-pub fn type_of(d: &Map<String, Value>) -> String {
-    d.get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Sets the delegate's `cniVersion` to one the plugin supports (`wanted` when possible, else
@@ -153,56 +144,13 @@ pub fn speak_version(
     Ok(())
 }
 
-/// Parses a saved delegate configuration.
-pub fn parse_saved(bytes: &[u8]) -> Result<Map<String, Value>, CniError> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(CniError::new(
-            DECODING_FAILURE,
-            "cannot decode the saved delegate configuration",
-            "not an object",
-        )),
-        Err(e) => Err(CniError::new(
-            DECODING_FAILURE,
-            "cannot decode the saved delegate configuration",
-            e.to_string(),
-        )),
-    }
-}
-
-/// Undoes one attachment described by a saved configuration: built-in teardown or the
-/// delegate's DEL (with `overrides` on top of our environment).
-pub fn teardown(
-    d: &Map<String, Value>,
-    bytes: &[u8],
-    exec_forced: bool,
-    (cid, ifname, netns): (&str, &str, Option<&Path>),
-    env: &CniEnv,
-    overrides: &[(&str, Option<&str>)],
-) -> Result<(), CniError> {
-    match builtin_conf(d, exec_forced, &[])? {
-        Some(bc) => builtin::del(
-            &LazyKernel::default(),
-            &Iptables::new(),
-            &bc,
-            cid,
-            ifname,
-            netns,
-        ),
-        None => {
-            let plugin = exec::find_plugin(&type_of(d), &env.path)?;
-            exec::run(&plugin, &env.child_env(overrides), bytes).map(|_| ())
-        }
-    }
-}
-
 fn del(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     let cid = env.cid();
     let Some(bytes) = saved::load(&conf.data_dir, cid)? else {
         return Ok(());
     };
-    match parse_saved(&bytes) {
-        Ok(d) => teardown(
+    match saved::parse(&bytes) {
+        Ok(d) => teardown::teardown(
             &d,
             &bytes,
             conf.exec_delegate,
@@ -233,7 +181,7 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
             format!("no saved configuration in {}", conf.data_dir.display()),
         )
     })?;
-    let mut d = parse_saved(&bytes)?;
+    let mut d = saved::parse(&bytes)?;
     let netns = netns_of(env);
     if let Some(bc) = builtin_conf(&d, conf.exec_delegate, &env.args)? {
         return builtin::check(
@@ -245,7 +193,7 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
             &prev,
         );
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
     let saved_v = d
         .get("cniVersion")
         .and_then(Value::as_str)
@@ -264,7 +212,7 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
         .to_string();
     // Debian's bridge 1.1.1 compares result routes without a gateway against the pod's routes,
     // which it installed via the gateway, and always fails: give it the routes as installed.
-    let prev = if type_of(&d) == "bridge" {
+    let prev = if delegate::type_of(&d) == "bridge" {
         prev.with_route_gateways()
     } else {
         prev
