@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 use crate::bridge::builtin_conf;
 use crate::config::NetConf;
 use crate::delegate;
-use crate::env::CniEnv;
+use crate::env::{CniEnv, Command};
 use crate::error::CniError;
 use crate::exec;
 use crate::ipam;
 use crate::saved;
 use crate::subnet_env;
+use crate::version::CniVersion;
 use crate::teardown::teardown;
 
 pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
@@ -112,12 +113,13 @@ fn delegate_gc(
         return Ok(false);
     }
     let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
-    let supports =
-        exec::supported_versions(&plugin, "1.1.0").is_some_and(|v| v.iter().any(|s| s == "1.1.0"));
+    let gc_version = CniVersion::minimum_for(Command::Gc).as_str();
+    let supports = exec::supported_versions(&plugin, gc_version)
+        .is_some_and(|v| v.iter().any(|s| s == gc_version));
     if !supports {
         return Ok(false);
     }
-    d.insert("cniVersion".into(), "1.1.0".into());
+    d.insert("cniVersion".into(), gc_version.into());
     let list: Vec<Value> = valid
         .iter()
         .map(|a| json!({"containerID": a.container_id, "ifname": a.ifname}))

@@ -21,7 +21,7 @@ use crate::result::CniResult;
 use crate::saved;
 use crate::subnet_env;
 use crate::teardown;
-use crate::version;
+use crate::version::{self, CniVersion};
 
 /// What to print on stdout and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub fn run(vars: &HashMap<String, String>, stdin: &[u8]) -> Outcome {
         Err(e) => {
             let v = config::peek_version(stdin)
                 .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| version::NEWEST.to_string());
+                .unwrap_or_else(|| CniVersion::NEWEST.to_string());
             Outcome {
                 stdout: e.to_json(&v),
                 exit_code: 1,
@@ -56,11 +56,11 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Strin
         return Ok(Some(version::version_output(requested.as_deref())));
     }
     let conf = config::parse(stdin)?;
-    version::check_request(env.command, &conf.cni_version)?;
+    let v = version::check_request(env.command, &conf.cni_version)?;
     match env.command {
-        Command::Add => add(&env, &conf).map(Some),
+        Command::Add => add(&env, &conf, v).map(Some),
         Command::Del => del(&env, &conf).map(|_| None),
-        Command::Check => check(&env, &conf).map(|_| None),
+        Command::Check => check(&env, &conf, v).map(|_| None),
         Command::Status => status(&conf).map(|_| None),
         Command::Gc => gc::gc(&env, &conf).map(|_| None),
         Command::Version => Ok(None),
@@ -71,7 +71,8 @@ fn netns_of(env: &CniEnv) -> PathBuf {
     env.netns.clone().unwrap_or_default()
 }
 
-fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
+/// ADD for a request of version `v`.
+fn add(env: &CniEnv, conf: &NetConf, v: CniVersion) -> Result<String, CniError> {
     let senv = subnet_env::load(&conf.subnet_file)?;
     let mut d = delegate::build(conf, &senv)?;
     let (cid, ifname, netns) = (env.cid(), env.ifname(), netns_of(env));
@@ -100,14 +101,14 @@ fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
             builtin::AddError::Save(e) => e,
             builtin::AddError::Add(e) => undo_save(e),
         })?;
-        return Ok(r.to_json(&conf.cni_version));
+        return Ok(r.to_json(v));
     }
     let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
-    speak_version(&plugin, &mut d, &conf.cni_version, "0.3.0")?;
+    speak_version(&plugin, &mut d, v, CniVersion::V0_3_0)?;
     let bytes = delegate::to_json(&d);
     saved::save(&conf.data_dir, cid, bytes.as_bytes())?;
     let out = exec::run(&plugin, &env.child_env(&[]), bytes.as_bytes()).map_err(undo_save)?;
-    Ok(CniResult::from_slice(&out)?.to_json(&conf.cni_version))
+    Ok(CniResult::from_slice(&out)?.to_json(v))
 }
 
 /// Sets the delegate's `cniVersion` to one the plugin supports (`wanted` when possible, else
@@ -115,14 +116,14 @@ fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
 pub fn speak_version(
     plugin: &Path,
     d: &mut Map<String, Value>,
-    wanted: &str,
-    min: &str,
+    wanted: CniVersion,
+    min: CniVersion,
 ) -> Result<(), CniError> {
-    let Some(theirs) = exec::supported_versions(plugin, wanted) else {
+    let Some(theirs) = exec::supported_versions(plugin, wanted.as_str()) else {
         return Ok(());
     };
-    if theirs.iter().any(|t| t == wanted) {
-        d.insert("cniVersion".into(), wanted.into());
+    if theirs.iter().any(|t| t == wanted.as_str()) {
+        d.insert("cniVersion".into(), wanted.as_str().into());
         return Ok(());
     }
     let Some(v) = version::negotiate(wanted, &theirs, min) else {
@@ -130,7 +131,7 @@ pub fn speak_version(
             INCOMPATIBLE_VERSION,
             "incompatible CNI versions",
             format!(
-                "config is {wanted:?}, delegate {} supports [{}]",
+                "config is \"{wanted}\", delegate {} supports [{}]",
                 plugin.display(),
                 theirs.join(" ")
             ),
@@ -140,7 +141,7 @@ pub fn speak_version(
         "flannel: {} does not support CNI {wanted}; using {v} with it",
         plugin.display()
     );
-    d.insert("cniVersion".into(), v.into());
+    d.insert("cniVersion".into(), v.as_str().into());
     Ok(())
 }
 
@@ -167,7 +168,8 @@ fn del(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     saved::remove(&conf.data_dir, cid)
 }
 
-fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
+/// CHECK for a request of version `v`.
+fn check(env: &CniEnv, conf: &NetConf, v: CniVersion) -> Result<(), CniError> {
     let prev_value = conf
         .prev_result
         .as_ref()
@@ -194,22 +196,19 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
         );
     }
     let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
-    let saved_v = d
+    // The version the delegate was added with, when it allows CHECK; else the request's.
+    let wanted = d
         .get("cniVersion")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let wanted = if version::at_least(&saved_v, "0.4.0") {
-        saved_v
-    } else {
-        conf.cni_version.clone()
-    };
-    speak_version(&plugin, &mut d, &wanted, "0.4.0")?;
+        .and_then(|s| s.parse::<CniVersion>().ok())
+        .filter(|saved| *saved >= CniVersion::V0_4_0)
+        .unwrap_or(v);
+    speak_version(&plugin, &mut d, wanted, CniVersion::V0_4_0)?;
     let v = d
         .get("cniVersion")
         .and_then(Value::as_str)
-        .unwrap_or(&wanted)
-        .to_string();
+        .and_then(|s| s.parse::<CniVersion>().ok())
+        .unwrap_or(wanted);
     // Debian's bridge 1.1.1 compares result routes without a gateway against the pod's routes,
     // which it installed via the gateway, and always fails: give it the routes as installed.
     let prev = if delegate::type_of(&d) == "bridge" {
@@ -217,7 +216,7 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     } else {
         prev
     };
-    d.insert("prevResult".into(), prev.to_value(&v));
+    d.insert("prevResult".into(), prev.to_value(v));
     exec::run(
         &plugin,
         &env.child_env(&[]),

@@ -164,7 +164,7 @@ fn add_does_what_bridge_does_and_reports_like_it() {
             },
         ]
     );
-    let v = r.to_value("1.0.0");
+    let v = r.to_value(crate::version::CniVersion::V1_0_0);
     assert_eq!(
         v,
         json!({"cniVersion":"1.0.0",
