@@ -16,8 +16,8 @@ use crate::exec;
 use crate::ipam;
 use crate::saved;
 use crate::subnet_env;
-use crate::version::CniVersion;
 use crate::teardown::teardown;
+use crate::version::CniVersion;
 
 pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     let valid = conf

@@ -79,14 +79,14 @@ fn ipv6_and_optional_fields() {
     let r = CniResult::from_slice(text.as_bytes()).unwrap();
     assert_eq!(r.ips[0].interface, None);
     assert_eq!(r.routes[0].table, Some(0));
-    let compact = gojson::compact_of(&r.out("0.3.1"));
+    let compact = gojson::compact_of(&r.out(CniVersion::V0_3_1));
     assert_eq!(
         compact,
         r#"{"cniVersion":"0.3.1","interfaces":[{"name":"eth0","mtu":1400,"socketPath":"/s","pciID":"p"}],"ips":[{"version":"6","address":"fd00::2/64"}],"routes":[{"dst":"::/0","gw":"fd00::1","priority":5,"table":0}],"dns":{"nameservers":["10.96.0.10"],"search":["svc"]}}"#
     );
     let empty = CniResult::default();
     assert_eq!(
-        gojson::compact_of(&empty.out("1.0.0")),
+        gojson::compact_of(&empty.out(CniVersion::V1_0_0)),
         r#"{"cniVersion":"1.0.0","dns":{}}"#
     );
 }
