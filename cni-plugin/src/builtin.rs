@@ -23,8 +23,8 @@ fn kernel_err(what: &str, e: KernelError) -> CniError {
     CniError::new(KERNEL_FAILURE, what, e.to_string())
 }
 
-fn masq_err(what: &str, e: String) -> CniError {
-    CniError::new(IPTABLES_FAILURE, what, e)
+fn masq_err(what: &str, e: flannel_iptables::Error) -> CniError {
+    CniError::new(IPTABLES_FAILURE, what, e.to_string())
 }
 
 /// The routes reported in the result: ipam routes, plus 0.0.0.0/0 via the gateway for

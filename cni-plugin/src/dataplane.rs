@@ -112,19 +112,17 @@ pub trait Dataplane {
     fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError>;
 }
 
-/// Installing and removing the ipMasq rules.
+/// Installing and removing the ipMasq rules; failures keep the applier's error.
 pub trait Masquerade {
-    fn ensure(&self, rules: &TableRules) -> Result<(), String>;
-    fn remove(&self, rules: &TableRules) -> Result<(), String>;
+    fn ensure(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error>;
+    fn remove(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error>;
 }
 
 impl Masquerade for Iptables {
-    fn ensure(&self, rules: &TableRules) -> Result<(), String> {
-        flannel_iptables::ensure(self, rules)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn ensure(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
+        flannel_iptables::ensure(self, rules).map(|_| ())
     }
-    fn remove(&self, rules: &TableRules) -> Result<(), String> {
-        flannel_iptables::remove(self, rules).map_err(|e| e.to_string())
+    fn remove(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
+        flannel_iptables::remove(self, rules)
     }
 }

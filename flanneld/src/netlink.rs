@@ -674,26 +674,21 @@ fn link_mac(m: &LinkMessage) -> Option<Mac> {
 }
 
 fn link_from_msg(m: &LinkMessage, addrs: Vec<Ipv4Net>) -> Link {
-    let mut name = String::new();
-    let mut mtu = 0;
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => name.clone_from(n),
-            LinkAttribute::Mtu(v) => mtu = *v,
-            _ => {}
-        }
-    }
-    let kind = decode::link_infos(m).iter().find_map(|i| match i {
-        LinkInfo::Kind(k) => Some(k.to_string()),
-        _ => None,
-    });
+    let mtu = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(v) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0);
     Link {
         index: m.header.index,
-        name,
+        name: decode::link_name(m).unwrap_or_default().to_string(),
         mtu,
         mac: link_mac(m),
         up: m.header.flags.contains(LinkFlags::Up),
-        kind,
+        kind: decode::link_kind(m).map(ToString::to_string),
         addrs,
     }
 }
@@ -701,10 +696,7 @@ fn link_from_msg(m: &LinkMessage, addrs: Vec<Ipv4Net>) -> Link {
 /// Why the existing device `m` cannot be reused for `spec`; None = reusable.
 fn vxlan_incompatibility(m: &LinkMessage, spec: &VxlanSpec) -> Option<String> {
     let infos = decode::link_infos(m);
-    let kind = infos.iter().find_map(|i| match i {
-        LinkInfo::Kind(k) => Some(k),
-        _ => None,
-    });
+    let kind = decode::link_kind(m);
     if kind != Some(&InfoKind::Vxlan) {
         let shown = kind.map_or_else(|| "none".to_string(), |k| k.to_string());
         return Some(format!("link type is {shown}, not vxlan"));
