@@ -12,10 +12,10 @@ use flannel_iptables::TableRules;
 use ipnet::{IpNet, Ipv4Net};
 
 use crate::bridge::BridgeConf;
+use crate::dataplane::{BridgeConfig, KernelError, LinkInfo, PodIface, PodRoute};
 pub use crate::dataplane::{Dataplane, Masquerade};
 use crate::error::{CniError, IO_FAILURE, IPAM_FAILURE, IPTABLES_FAILURE, KERNEL_FAILURE};
 use crate::ipam::{self, Allocation};
-use crate::kernel::{BridgeConfig, KernelError, LinkInfo, PodIface, PodRoute};
 use crate::masq;
 use crate::result::{CniResult, Interface, IpConfig, Route};
 
@@ -23,8 +23,8 @@ fn kernel_err(what: &str, e: KernelError) -> CniError {
     CniError::new(KERNEL_FAILURE, what, e.to_string())
 }
 
-fn masq_err(what: &str, e: String) -> CniError {
-    CniError::new(IPTABLES_FAILURE, what, e)
+fn masq_err(what: &str, e: flannel_iptables::Error) -> CniError {
+    CniError::new(IPTABLES_FAILURE, what, e.to_string())
 }
 
 /// The routes reported in the result: ipam routes, plus 0.0.0.0/0 via the gateway for

@@ -1,15 +1,87 @@
 //! The two edges of the built-in path as traits, so that its logic runs against fakes in unit
-//! tests: [`Dataplane`] (implemented by [`Kernel`] and by [`LazyKernel`], which opens netlink
-//! only when a kernel operation is really needed) and [`Masquerade`] (implemented by
-//! [`Iptables`]).
+//! tests: [`Dataplane`] (implemented by `kernel::Kernel` and by `kernel::LazyKernel`, which
+//! opens netlink only when a kernel operation is really needed) and [`Masquerade`]
+//! (implemented by [`Iptables`]), with the plain values and errors the dataplane speaks in.
 
-use std::cell::OnceCell;
+use std::io;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use flannel_iptables::{Iptables, TableRules};
 use ipnet::Ipv4Net;
 
-use crate::kernel::{BridgeConfig, Kernel, KernelError, LinkInfo, PodIface};
+use thiserror::Error;
+
+/// Why a kernel operation failed.
+#[derive(Debug, Error)]
+pub enum KernelError {
+    /// The interface name already exists in the pod namespace.
+    #[error("interface {ifname} already exists in {netns}")]
+    AlreadyExists { ifname: String, netns: String },
+    /// The netns path cannot be opened.
+    #[error("cannot open network namespace {netns}: {source}")]
+    Netns { netns: String, source: io::Error },
+    /// CHECK found something missing or different.
+    #[error("{0}")]
+    Check(String),
+    /// The kernel refused a request (the errno, as an `io::Error`), or the socket or a file
+    /// operation failed.
+    #[error("{op}: {source}")]
+    Failed { op: String, source: io::Error },
+    /// The kernel's state does not allow the operation (e.g. a link of another type where the
+    /// bridge should be), or its answer lacks what the operation needs.
+    #[error("{op}: {reason}")]
+    Op { op: String, reason: String },
+}
+
+impl KernelError {
+    /// The errno behind the error, when the kernel or the system refused something.
+    pub fn errno(&self) -> Option<i32> {
+        match self {
+            KernelError::Failed { source, .. } | KernelError::Netns { source, .. } => {
+                source.raw_os_error()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The bridge to create or reuse in the host namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BridgeConfig {
+    pub name: String,
+    /// 0 = leave default.
+    pub mtu: u32,
+    pub promisc: bool,
+    /// Gateway address to ensure on the bridge (isGateway), e.g. 10.1.17.1/24.
+    pub gateway: Option<Ipv4Net>,
+    /// Replace another address of the same family on the bridge (bridge plugin's forceAddress).
+    pub force_address: bool,
+}
+
+/// A link as the CNI result reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub name: String,
+    pub index: u32,
+    /// Lower-case colon-separated MAC.
+    pub mac: String,
+}
+
+/// A route in the pod: destination and optional gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRoute {
+    pub dst: Ipv4Net,
+    pub gw: Option<Ipv4Addr>,
+}
+
+/// What the pod interface should carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodIface {
+    pub name: String,
+    pub addrs: Vec<Ipv4Net>,
+    pub routes: Vec<PodRoute>,
+}
 
 /// The kernel operations the built-in path needs.
 pub trait Dataplane {
@@ -40,77 +112,17 @@ pub trait Dataplane {
     fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError>;
 }
 
-/// A [`Kernel`] created on first use (DEL without a netns never needs one).
-#[derive(Default)]
-pub struct LazyKernel {
-    kernel: OnceCell<Result<Kernel, String>>,
-}
-
-impl LazyKernel {
-    fn get(&self) -> Result<&Kernel, KernelError> {
-        self.kernel
-            .get_or_init(|| Kernel::new().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|reason| KernelError::Op {
-                op: "connect to netlink".into(),
-                reason: reason.clone(),
-            })
-    }
-}
-
-impl Dataplane for LazyKernel {
-    fn prepare(&self, netns: &Path, bridge: &BridgeConfig) {
-        if let Ok(k) = self.get() {
-            k.prepare(netns, bridge);
-        }
-    }
-    fn ensure_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
-        self.get()?.ensure_bridge(cfg)
-    }
-    fn refresh_bridge(&self, cfg: &BridgeConfig) -> Result<LinkInfo, KernelError> {
-        self.get()?.refresh_bridge(cfg)
-    }
-    fn enable_ip_forward(&self) -> Result<(), KernelError> {
-        self.get()?.enable_ip_forward()
-    }
-    fn add_veth(
-        &self,
-        netns: &Path,
-        ifname: &str,
-        bridge: &LinkInfo,
-        mtu: u32,
-        hairpin: bool,
-    ) -> Result<(LinkInfo, LinkInfo), KernelError> {
-        self.get()?.add_veth(netns, ifname, bridge, mtu, hairpin)
-    }
-    fn configure_pod(&self, netns: &Path, iface: &PodIface) -> Result<(), KernelError> {
-        self.get()?.configure_pod(netns, iface)
-    }
-    fn del_pod_iface(
-        &self,
-        netns: &Path,
-        ifname: &str,
-    ) -> Result<Option<Vec<Ipv4Net>>, KernelError> {
-        self.get()?.del_pod_iface(netns, ifname)
-    }
-    fn check_pod(&self, netns: &Path, iface: &PodIface, bridge: &str) -> Result<(), KernelError> {
-        self.get()?.check_pod(netns, iface, bridge)
-    }
-}
-
-/// Installing and removing the ipMasq rules.
+/// Installing and removing the ipMasq rules; failures keep the applier's error.
 pub trait Masquerade {
-    fn ensure(&self, rules: &TableRules) -> Result<(), String>;
-    fn remove(&self, rules: &TableRules) -> Result<(), String>;
+    fn ensure(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error>;
+    fn remove(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error>;
 }
 
 impl Masquerade for Iptables {
-    fn ensure(&self, rules: &TableRules) -> Result<(), String> {
-        flannel_iptables::ensure(self, rules)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+    fn ensure(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
+        flannel_iptables::ensure(self, rules).map(|_| ())
     }
-    fn remove(&self, rules: &TableRules) -> Result<(), String> {
-        flannel_iptables::remove(self, rules).map_err(|e| e.to_string())
+    fn remove(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
+        flannel_iptables::remove(self, rules)
     }
 }

@@ -157,5 +157,13 @@ impl Serialize for Route<'_> {
     }
 }
 
+/// The delegate's `type`.
+pub fn type_of(d: &Map<String, Value>) -> String {
+    d.get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests;

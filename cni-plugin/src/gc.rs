@@ -10,13 +10,14 @@ use serde_json::{json, Value};
 use crate::bridge::builtin_conf;
 use crate::config::NetConf;
 use crate::delegate;
-use crate::env::CniEnv;
+use crate::env::{CniEnv, Command};
 use crate::error::CniError;
 use crate::exec;
 use crate::ipam;
-use crate::plugin::{parse_saved, teardown, type_of};
 use crate::saved;
 use crate::subnet_env;
+use crate::teardown::teardown;
+use crate::version::CniVersion;
 
 pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     let valid = conf
@@ -32,7 +33,7 @@ pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
         let Some(bytes) = saved::load(&conf.data_dir, &cid)? else {
             continue;
         };
-        match parse_saved(&bytes) {
+        match saved::parse(&bytes) {
             Ok(d) => {
                 let builtin = builtin_conf(&d, conf.exec_delegate, &[])?.is_some();
                 if builtin || !delegate_gc {
@@ -111,13 +112,14 @@ fn delegate_gc(
     if builtin_conf(&d, conf.exec_delegate, &[])?.is_some() {
         return Ok(false);
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
-    let supports =
-        exec::supported_versions(&plugin, "1.1.0").is_some_and(|v| v.iter().any(|s| s == "1.1.0"));
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
+    let gc_version = CniVersion::minimum_for(Command::Gc).as_str();
+    let supports = exec::supported_versions(&plugin, gc_version)
+        .is_some_and(|v| v.iter().any(|s| s == gc_version));
     if !supports {
         return Ok(false);
     }
-    d.insert("cniVersion".into(), "1.1.0".into());
+    d.insert("cniVersion".into(), gc_version.into());
     let list: Vec<Value> = valid
         .iter()
         .map(|a| json!({"containerID": a.container_id, "ifname": a.ifname}))

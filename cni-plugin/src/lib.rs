@@ -22,6 +22,7 @@ pub mod plugin;
 pub mod result;
 pub mod saved;
 pub mod subnet_env;
+pub mod teardown;
 pub mod version;
 
 pub use error::CniError;

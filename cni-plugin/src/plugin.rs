@@ -11,18 +11,17 @@ use serde_json::{Map, Value};
 use crate::bridge::builtin_conf;
 use crate::builtin;
 use crate::config::{self, NetConf};
-use crate::dataplane::LazyKernel;
 use crate::delegate;
 use crate::env::{self, CniEnv, Command};
-use crate::error::{
-    CniError, DECODING_FAILURE, INCOMPATIBLE_VERSION, NOT_AVAILABLE, UNKNOWN_CONTAINER,
-};
+use crate::error::{CniError, INCOMPATIBLE_VERSION, NOT_AVAILABLE, UNKNOWN_CONTAINER};
 use crate::exec;
 use crate::gc;
+use crate::kernel::LazyKernel;
 use crate::result::CniResult;
 use crate::saved;
 use crate::subnet_env;
-use crate::version;
+use crate::teardown;
+use crate::version::{self, CniVersion};
 
 /// What to print on stdout and the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +40,7 @@ pub fn run(vars: &HashMap<String, String>, stdin: &[u8]) -> Outcome {
         Err(e) => {
             let v = config::peek_version(stdin)
                 .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| version::NEWEST.to_string());
+                .unwrap_or_else(|| CniVersion::NEWEST.to_string());
             Outcome {
                 stdout: e.to_json(&v),
                 exit_code: 1,
@@ -57,11 +56,11 @@ fn dispatch(vars: &HashMap<String, String>, stdin: &[u8]) -> Result<Option<Strin
         return Ok(Some(version::version_output(requested.as_deref())));
     }
     let conf = config::parse(stdin)?;
-    version::check_request(env.command, &conf.cni_version)?;
+    let v = version::check_request(env.command, &conf.cni_version)?;
     match env.command {
-        Command::Add => add(&env, &conf).map(Some),
+        Command::Add => add(&env, &conf, v).map(Some),
         Command::Del => del(&env, &conf).map(|_| None),
-        Command::Check => check(&env, &conf).map(|_| None),
+        Command::Check => check(&env, &conf, v).map(|_| None),
         Command::Status => status(&conf).map(|_| None),
         Command::Gc => gc::gc(&env, &conf).map(|_| None),
         Command::Version => Ok(None),
@@ -72,7 +71,8 @@ fn netns_of(env: &CniEnv) -> PathBuf {
     env.netns.clone().unwrap_or_default()
 }
 
-fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
+/// ADD for a request of version `v`.
+fn add(env: &CniEnv, conf: &NetConf, v: CniVersion) -> Result<String, CniError> {
     let senv = subnet_env::load(&conf.subnet_file)?;
     let mut d = delegate::build(conf, &senv)?;
     let (cid, ifname, netns) = (env.cid(), env.ifname(), netns_of(env));
@@ -101,22 +101,14 @@ fn add(env: &CniEnv, conf: &NetConf) -> Result<String, CniError> {
             builtin::AddError::Save(e) => e,
             builtin::AddError::Add(e) => undo_save(e),
         })?;
-        return Ok(r.to_json(&conf.cni_version));
+        return Ok(r.to_json(v));
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
-    speak_version(&plugin, &mut d, &conf.cni_version, "0.3.0")?;
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
+    speak_version(&plugin, &mut d, v, CniVersion::V0_3_0)?;
     let bytes = delegate::to_json(&d);
     saved::save(&conf.data_dir, cid, bytes.as_bytes())?;
     let out = exec::run(&plugin, &env.child_env(&[]), bytes.as_bytes()).map_err(undo_save)?;
-    Ok(CniResult::from_slice(&out)?.to_json(&conf.cni_version))
-}
-
-/// The delegate's `type`.
-pub fn type_of(d: &Map<String, Value>) -> String {
-    d.get("type")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
+    Ok(CniResult::from_slice(&out)?.to_json(v))
 }
 
 /// Sets the delegate's `cniVersion` to one the plugin supports (`wanted` when possible, else
@@ -124,14 +116,14 @@ pub fn type_of(d: &Map<String, Value>) -> String {
 pub fn speak_version(
     plugin: &Path,
     d: &mut Map<String, Value>,
-    wanted: &str,
-    min: &str,
+    wanted: CniVersion,
+    min: CniVersion,
 ) -> Result<(), CniError> {
-    let Some(theirs) = exec::supported_versions(plugin, wanted) else {
+    let Some(theirs) = exec::supported_versions(plugin, wanted.as_str()) else {
         return Ok(());
     };
-    if theirs.iter().any(|t| t == wanted) {
-        d.insert("cniVersion".into(), wanted.into());
+    if theirs.iter().any(|t| t == wanted.as_str()) {
+        d.insert("cniVersion".into(), wanted.as_str().into());
         return Ok(());
     }
     let Some(v) = version::negotiate(wanted, &theirs, min) else {
@@ -139,7 +131,7 @@ pub fn speak_version(
             INCOMPATIBLE_VERSION,
             "incompatible CNI versions",
             format!(
-                "config is {wanted:?}, delegate {} supports [{}]",
+                "config is \"{wanted}\", delegate {} supports [{}]",
                 plugin.display(),
                 theirs.join(" ")
             ),
@@ -149,51 +141,8 @@ pub fn speak_version(
         "flannel: {} does not support CNI {wanted}; using {v} with it",
         plugin.display()
     );
-    d.insert("cniVersion".into(), v.into());
+    d.insert("cniVersion".into(), v.as_str().into());
     Ok(())
-}
-
-/// Parses a saved delegate configuration.
-pub fn parse_saved(bytes: &[u8]) -> Result<Map<String, Value>, CniError> {
-    match serde_json::from_slice(bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(CniError::new(
-            DECODING_FAILURE,
-            "cannot decode the saved delegate configuration",
-            "not an object",
-        )),
-        Err(e) => Err(CniError::new(
-            DECODING_FAILURE,
-            "cannot decode the saved delegate configuration",
-            e.to_string(),
-        )),
-    }
-}
-
-/// Undoes one attachment described by a saved configuration: built-in teardown or the
-/// delegate's DEL (with `overrides` on top of our environment).
-pub fn teardown(
-    d: &Map<String, Value>,
-    bytes: &[u8],
-    exec_forced: bool,
-    (cid, ifname, netns): (&str, &str, Option<&Path>),
-    env: &CniEnv,
-    overrides: &[(&str, Option<&str>)],
-) -> Result<(), CniError> {
-    match builtin_conf(d, exec_forced, &[])? {
-        Some(bc) => builtin::del(
-            &LazyKernel::default(),
-            &Iptables::new(),
-            &bc,
-            cid,
-            ifname,
-            netns,
-        ),
-        None => {
-            let plugin = exec::find_plugin(&type_of(d), &env.path)?;
-            exec::run(&plugin, &env.child_env(overrides), bytes).map(|_| ())
-        }
-    }
 }
 
 fn del(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
@@ -201,8 +150,8 @@ fn del(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     let Some(bytes) = saved::load(&conf.data_dir, cid)? else {
         return Ok(());
     };
-    match parse_saved(&bytes) {
-        Ok(d) => teardown(
+    match saved::parse(&bytes) {
+        Ok(d) => teardown::teardown(
             &d,
             &bytes,
             conf.exec_delegate,
@@ -219,7 +168,8 @@ fn del(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
     saved::remove(&conf.data_dir, cid)
 }
 
-fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
+/// CHECK for a request of version `v`.
+fn check(env: &CniEnv, conf: &NetConf, v: CniVersion) -> Result<(), CniError> {
     let prev_value = conf
         .prev_result
         .as_ref()
@@ -233,7 +183,7 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
             format!("no saved configuration in {}", conf.data_dir.display()),
         )
     })?;
-    let mut d = parse_saved(&bytes)?;
+    let mut d = saved::parse(&bytes)?;
     let netns = netns_of(env);
     if let Some(bc) = builtin_conf(&d, conf.exec_delegate, &env.args)? {
         return builtin::check(
@@ -245,31 +195,28 @@ fn check(env: &CniEnv, conf: &NetConf) -> Result<(), CniError> {
             &prev,
         );
     }
-    let plugin = exec::find_plugin(&type_of(&d), &env.path)?;
-    let saved_v = d
+    let plugin = exec::find_plugin(&delegate::type_of(&d), &env.path)?;
+    // The version the delegate was added with, when it allows CHECK; else the request's.
+    let wanted = d
         .get("cniVersion")
         .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let wanted = if version::at_least(&saved_v, "0.4.0") {
-        saved_v
-    } else {
-        conf.cni_version.clone()
-    };
-    speak_version(&plugin, &mut d, &wanted, "0.4.0")?;
+        .and_then(|s| s.parse::<CniVersion>().ok())
+        .filter(|saved| *saved >= CniVersion::V0_4_0)
+        .unwrap_or(v);
+    speak_version(&plugin, &mut d, wanted, CniVersion::V0_4_0)?;
     let v = d
         .get("cniVersion")
         .and_then(Value::as_str)
-        .unwrap_or(&wanted)
-        .to_string();
+        .and_then(|s| s.parse::<CniVersion>().ok())
+        .unwrap_or(wanted);
     // Debian's bridge 1.1.1 compares result routes without a gateway against the pod's routes,
     // which it installed via the gateway, and always fails: give it the routes as installed.
-    let prev = if type_of(&d) == "bridge" {
+    let prev = if delegate::type_of(&d) == "bridge" {
         prev.with_route_gateways()
     } else {
         prev
     };
-    d.insert("prevResult".into(), prev.to_value(&v));
+    d.insert("prevResult".into(), prev.to_value(v));
     exec::run(
         &plugin,
         &env.child_env(&[]),

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::error::{CniError, DECODING_FAILURE};
 use crate::gojson;
-use crate::version;
+use crate::version::CniVersion;
 
 /// A result, whatever its version.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -128,7 +128,7 @@ struct RawIp {
 #[derive(Serialize)]
 struct OutResult<'a> {
     #[serde(rename = "cniVersion")]
-    cni_version: &'a str,
+    cni_version: &'static str,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     interfaces: &'a [Interface],
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -176,10 +176,10 @@ impl CniResult {
         CniResult::from_value(&v)
     }
 
-    fn out<'a>(&'a self, cni_version: &'a str) -> OutResult<'a> {
-        let with_version = version::ips_carry_version(cni_version);
+    fn out(&self, cni_version: CniVersion) -> OutResult<'_> {
+        let with_version = cni_version.ips_carry_version();
         OutResult {
-            cni_version,
+            cni_version: cni_version.as_str(),
             interfaces: &self.interfaces,
             ips: self
                 .ips
@@ -216,12 +216,12 @@ impl CniResult {
     }
 
     /// The result text in `cni_version`'s format, indented like the reference plugins.
-    pub fn to_json(&self, cni_version: &str) -> String {
+    pub fn to_json(&self, cni_version: CniVersion) -> String {
         gojson::pretty(&self.out(cni_version))
     }
 
     /// The result as a JSON value in `cni_version`'s format (e.g. for `prevResult`).
-    pub fn to_value(&self, cni_version: &str) -> Value {
+    pub fn to_value(&self, cni_version: CniVersion) -> Value {
         serde_json::to_value(self.out(cni_version)).unwrap_or(Value::Null)
     }
 }

@@ -8,7 +8,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::env::validate_container_id;
-use crate::error::CniError;
+use serde_json::{Map, Value};
+
+use crate::error::{CniError, DECODING_FAILURE};
 
 /// The file holding the delegate configuration of a container.
 pub fn path(data_dir: &Path, cid: &str) -> PathBuf {
@@ -171,6 +173,23 @@ pub fn list(data_dir: &Path) -> Result<Vec<String>, CniError> {
         .collect();
     ids.sort();
     Ok(ids)
+}
+
+/// Parses a saved delegate configuration.
+pub fn parse(bytes: &[u8]) -> Result<Map<String, Value>, CniError> {
+    match serde_json::from_slice(bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(CniError::new(
+            DECODING_FAILURE,
+            "cannot decode the saved delegate configuration",
+            "not an object",
+        )),
+        Err(e) => Err(CniError::new(
+            DECODING_FAILURE,
+            "cannot decode the saved delegate configuration",
+            e.to_string(),
+        )),
+    }
 }
 
 #[cfg(test)]

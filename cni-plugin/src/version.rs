@@ -1,64 +1,139 @@
-//! CNI spec versions: which we support, which each command needs, the VERSION output, and
-//! picking the version to speak with a delegate that supports fewer versions than we do.
+//! CNI spec versions: [`CniVersion`] (the versions we speak, ordered), which each command
+//! needs, the VERSION output, and picking the version to speak with a delegate that supports
+//! fewer versions than we do.
+
+use std::fmt;
+use std::str::FromStr;
+
+use thiserror::Error;
 
 use crate::env::Command;
 use crate::error::{CniError, DECODING_FAILURE, INCOMPATIBLE_VERSION};
 use crate::gojson;
 
-/// Every version we accept, oldest first.
-pub const SUPPORTED: [&str; 5] = ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
-/// The newest supported version.
-pub const NEWEST: &str = "1.1.0";
+/// A CNI spec version this plugin speaks; ordered oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CniVersion {
+    V0_3_0,
+    V0_3_1,
+    V0_4_0,
+    V1_0_0,
+    V1_1_0,
+}
+
+/// Why a `cniVersion` text is not a [`CniVersion`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum VersionError {
+    /// Not three dot-separated numbers.
+    #[error("{0:?} is not a version")]
+    NotAVersion(String),
+    /// A version, but not one we speak.
+    #[error("version {0:?} is not supported")]
+    Unsupported(String),
+}
+
+impl CniVersion {
+    /// Every version we accept, oldest first.
+    pub const ALL: [CniVersion; 5] = [
+        CniVersion::V0_3_0,
+        CniVersion::V0_3_1,
+        CniVersion::V0_4_0,
+        CniVersion::V1_0_0,
+        CniVersion::V1_1_0,
+    ];
+    /// The newest supported version.
+    pub const NEWEST: CniVersion = CniVersion::V1_1_0;
+
+    /// The version as the spec writes it (`"1.0.0"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CniVersion::V0_3_0 => "0.3.0",
+            CniVersion::V0_3_1 => "0.3.1",
+            CniVersion::V0_4_0 => "0.4.0",
+            CniVersion::V1_0_0 => "1.0.0",
+            CniVersion::V1_1_0 => "1.1.0",
+        }
+    }
+
+    /// Whether results of this version carry `"version"` on each `ips[]` entry (0.3.x, 0.4.0).
+    pub fn ips_carry_version(self) -> bool {
+        self < CniVersion::V1_0_0
+    }
+
+    /// The oldest version that allows `command`: CHECK came with 0.4.0, STATUS and GC with
+    /// 1.1.0.
+    pub fn minimum_for(command: Command) -> CniVersion {
+        match command {
+            Command::Check => CniVersion::V0_4_0,
+            Command::Status | Command::Gc => CniVersion::V1_1_0,
+            _ => CniVersion::V0_3_0,
+        }
+    }
+}
+
+impl fmt::Display for CniVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for CniVersion {
+    type Err = VersionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(v) = CniVersion::ALL.into_iter().find(|v| v.as_str() == s) {
+            return Ok(v);
+        }
+        if triple(s).is_some() {
+            Err(VersionError::Unsupported(s.to_string()))
+        } else {
+            Err(VersionError::NotAVersion(s.to_string()))
+        }
+    }
+}
 
 /// `"1.0.0"` -> (1, 0, 0); None when not three dot-separated numbers.
-pub fn parse(v: &str) -> Option<(u32, u32, u32)> {
+fn triple(v: &str) -> Option<(u32, u32, u32)> {
     let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
     let t = (it.next()??, it.next()??, it.next()??);
     it.next().is_none().then_some(t)
 }
 
-/// Whether `v` >= `min` (false when `v` does not parse).
-pub fn at_least(v: &str, min: &str) -> bool {
-    matches!((parse(v), parse(min)), (Some(a), Some(b)) if a >= b)
+fn supported_list() -> String {
+    CniVersion::ALL.map(CniVersion::as_str).join(" ")
 }
 
-/// Whether the results of `v` carry `"version"` on each `ips[]` entry (0.3.x and 0.4.0).
-pub fn ips_carry_version(v: &str) -> bool {
-    !at_least(v, "1.0.0")
-}
-
-/// Checks the request's `cniVersion` for the command: supported, and new enough for CHECK
-/// (0.4.0), STATUS and GC (1.1.0). Code 1 otherwise.
-pub fn check_request(command: Command, v: &str) -> Result<(), CniError> {
-    if parse(v).is_none() && !v.is_empty() {
-        return Err(CniError::new(
-            DECODING_FAILURE,
-            "invalid cniVersion",
-            format!("{v:?} is not a version"),
-        ));
-    }
-    if !SUPPORTED.contains(&v) {
-        let shown = if v.is_empty() {
-            "0.1.0 (none given)"
-        } else {
-            v
-        };
-        return Err(CniError::new(
-            INCOMPATIBLE_VERSION,
-            "incompatible CNI versions",
-            format!(
-                "config is {shown:?}, plugin supports [{}]",
-                SUPPORTED.join(" ")
-            ),
-        ));
-    }
-    let min = match command {
-        Command::Check => "0.4.0",
-        Command::Status | Command::Gc => "1.1.0",
-        _ => return Ok(()),
+/// Checks the request's `cniVersion` for the command: supported (code 1 otherwise; code 6 when
+/// it is not a version at all), and new enough for the command (code 1).
+pub fn check_request(command: Command, v: &str) -> Result<CniVersion, CniError> {
+    let version = match v.parse::<CniVersion>() {
+        Ok(version) => version,
+        Err(VersionError::NotAVersion(_)) if !v.is_empty() => {
+            return Err(CniError::new(
+                DECODING_FAILURE,
+                "invalid cniVersion",
+                format!("{v:?} is not a version"),
+            ))
+        }
+        Err(_) => {
+            let shown = if v.is_empty() {
+                "0.1.0 (none given)"
+            } else {
+                v
+            };
+            return Err(CniError::new(
+                INCOMPATIBLE_VERSION,
+                "incompatible CNI versions",
+                format!(
+                    "config is {shown:?}, plugin supports [{}]",
+                    supported_list()
+                ),
+            ));
+        }
     };
-    if at_least(v, min) {
-        Ok(())
+    let min = CniVersion::minimum_for(command);
+    if version >= min {
+        Ok(version)
     } else {
         Err(CniError::new(
             INCOMPATIBLE_VERSION,
@@ -70,24 +145,29 @@ pub fn check_request(command: Command, v: &str) -> Result<(), CniError> {
 
 /// The VERSION output for a request naming `requested` (or none).
 pub fn version_output(requested: Option<&str>) -> String {
-    let v = requested.filter(|v| !v.is_empty()).unwrap_or(NEWEST);
-    let value = serde_json::json!({"cniVersion": v, "supportedVersions": SUPPORTED});
+    let v = requested
+        .filter(|v| !v.is_empty())
+        .unwrap_or(CniVersion::NEWEST.as_str());
+    let value = serde_json::json!({
+        "cniVersion": v,
+        "supportedVersions": CniVersion::ALL.map(CniVersion::as_str),
+    });
     gojson::compact(&value)
 }
 
 /// The version to speak with a delegate that supports `theirs`: `wanted` when they support it,
 /// otherwise the newest version both sides support that is older than `wanted` and not older
 /// than `min`. None when there is no such version.
-pub fn negotiate(wanted: &str, theirs: &[String], min: &str) -> Option<String> {
-    if theirs.iter().any(|t| t == wanted) {
-        return Some(wanted.to_string());
+pub fn negotiate(wanted: CniVersion, theirs: &[String], min: CniVersion) -> Option<CniVersion> {
+    let supports = |v: CniVersion| theirs.iter().any(|t| t == v.as_str());
+    if supports(wanted) {
+        return Some(wanted);
     }
-    SUPPORTED
-        .iter()
+    CniVersion::ALL
+        .into_iter()
         .rev()
-        .filter(|v| at_least(wanted, v) && at_least(v, min))
-        .find(|v| theirs.iter().any(|t| t == *v))
-        .map(|v| v.to_string())
+        .filter(|v| *v <= wanted && *v >= min)
+        .find(|v| supports(*v))
 }
 
 #[cfg(test)]
@@ -96,9 +176,9 @@ mod tests {
 
     #[test]
     fn supported_and_minimums() {
-        for v in SUPPORTED {
-            assert!(check_request(Command::Add, v).is_ok());
-            assert!(check_request(Command::Del, v).is_ok());
+        for v in CniVersion::ALL {
+            assert_eq!(check_request(Command::Add, v.as_str()), Ok(v));
+            assert!(check_request(Command::Del, v.as_str()).is_ok());
         }
         let e = check_request(Command::Add, "0.2.0").unwrap_err();
         assert_eq!(e.code, 1);
@@ -123,26 +203,37 @@ mod tests {
     }
 
     #[test]
-    fn ordering_and_format_rules() {
-        assert!(at_least("1.0.0", "0.4.0"));
-        assert!(!at_least("0.3.1", "0.4.0"));
-        assert!(at_least("0.10.0", "0.4.0"));
-        assert!(ips_carry_version("0.4.0"));
-        assert!(!ips_carry_version("1.0.0"));
-        assert_eq!(parse("1.0"), None);
-        assert_eq!(parse("1.0.0.0"), None);
+    fn parsing_ordering_and_display() {
+        for v in CniVersion::ALL {
+            assert_eq!(v.as_str().parse::<CniVersion>(), Ok(v));
+            assert_eq!(v.to_string(), v.as_str());
+        }
+        assert!(CniVersion::ALL.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            "0.10.0".parse::<CniVersion>(),
+            Err(VersionError::Unsupported("0.10.0".into()))
+        );
+        for bad in ["1.0", "1.0.0.0", "", "x.y.z"] {
+            assert_eq!(
+                bad.parse::<CniVersion>(),
+                Err(VersionError::NotAVersion(bad.into()))
+            );
+        }
+        assert!(CniVersion::V0_4_0.ips_carry_version());
+        assert!(!CniVersion::V1_0_0.ips_carry_version());
     }
 
     #[test]
     fn negotiation() {
+        use CniVersion::*;
         let old: Vec<String> = ["0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        assert_eq!(negotiate("1.1.0", &old, "0.3.0").as_deref(), Some("1.0.0"));
-        assert_eq!(negotiate("0.3.1", &old, "0.3.0").as_deref(), Some("0.3.1"));
-        assert_eq!(negotiate("1.1.0", &old, "1.1.0"), None);
+        assert_eq!(negotiate(V1_1_0, &old, V0_3_0), Some(V1_0_0));
+        assert_eq!(negotiate(V0_3_1, &old, V0_3_0), Some(V0_3_1));
+        assert_eq!(negotiate(V1_1_0, &old, V1_1_0), None);
         let tiny = vec!["0.4.0".to_string()];
-        assert_eq!(negotiate("0.3.1", &tiny, "0.3.0"), None);
+        assert_eq!(negotiate(V0_3_1, &tiny, V0_3_0), None);
     }
 }

@@ -8,14 +8,16 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{privileged, reference_plugins, sh, Lab};
+use common::{require_namespaces, require_reference, sh, Lab};
 use serde_json::{json, Value};
 
 const DELEGATE: &str = r#"{"hairpinMode":true,"isDefaultGateway":true}"#;
 const EXEC: &str = r#","execDelegate":true"#;
 
-fn ready() -> bool {
-    privileged() && reference_plugins()
+/// Root, `ip` and the reference plugins: the test fails without them.
+fn ready() {
+    require_namespaces();
+    require_reference();
 }
 
 /// The result with MACs and the veth name replaced by placeholders.
@@ -79,9 +81,7 @@ fn kernel_state(lab: &Lab) -> Value {
 
 #[test]
 fn builtin_matches_reference_chain() {
-    if !ready() {
-        return;
-    }
+    ready();
     let (reference, ours) = (Lab::new("bref"), Lab::new("bour"));
     let cid = "abc123";
     let r_ref = reference.plugin(
@@ -157,9 +157,7 @@ fn builtin_matches_reference_chain() {
 
 #[test]
 fn builtin_cycle_every_version() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("bver");
     for (n, version) in ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
         .iter()
@@ -208,9 +206,7 @@ fn builtin_cycle_every_version() {
 
 #[test]
 fn builtin_check_detects_missing_pieces() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("bchk");
     let conf = lab.conf("1.0.0", DELEGATE, "");
     let add = lab.plugin("ADD", "c1", Some(&lab.pod_path()), &conf);
@@ -237,9 +233,7 @@ fn builtin_check_detects_missing_pieces() {
 
 #[test]
 fn builtin_add_failure_leaves_nothing() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("bfail");
     let conf = lab.conf("1.0.0", DELEGATE, "");
     // eth0 already exists in the pod (not ours): ADD fails, and nothing of it remains.
@@ -272,9 +266,7 @@ fn builtin_add_failure_leaves_nothing() {
 
 #[test]
 fn builtin_del_without_netns() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("bnons");
     let conf = lab.conf("1.1.0", DELEGATE, "");
     lab.plugin("ADD", "a", Some(&lab.pod_path()), &conf)
@@ -291,9 +283,7 @@ fn builtin_del_without_netns() {
 
 #[test]
 fn builtin_gc_releases_unlisted_attachments() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("bgc");
     let conf = lab.conf("1.1.0", DELEGATE, "");
     let pod = lab.pod_path();
@@ -331,9 +321,7 @@ fn builtin_gc_releases_unlisted_attachments() {
 
 #[test]
 fn builtin_parallel_adds_on_a_fresh_node() {
-    if !ready() {
-        return;
-    }
+    ready();
     for round in 0..3 {
         let lab = Lab::new(&format!("bpar{round}"));
         let conf = lab.conf("1.0.0", DELEGATE, "");

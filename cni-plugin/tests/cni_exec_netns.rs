@@ -4,15 +4,17 @@
 
 mod common;
 
-use common::{privileged, reference_plugins, Lab};
+use common::{require_namespaces, require_reference, Lab};
 use serde_json::{json, Value};
 
 const DELEGATE: &str = r#"{"hairpinMode":true,"isDefaultGateway":true}"#;
 const EXEC: &str = r#","execDelegate":true"#;
 const CHAIN: &str = "CNI-"; // + sha512(name + containerID)[..24]
 
-fn ready() -> bool {
-    privileged() && reference_plugins()
+/// Root, `ip` and the reference plugins: the test fails without them.
+fn ready() {
+    require_namespaces();
+    require_reference();
 }
 
 /// The configuration flannel saves (and hands to bridge) for these tests.
@@ -47,9 +49,7 @@ fn check_result(lab: &Lab, r: &Value, version: &str) {
 }
 
 fn cycle(tag: &str, version: &str) {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new(tag);
     let conf = lab.conf(version, DELEGATE, EXEC);
     let cid = format!("ctr-{tag}");
@@ -135,9 +135,7 @@ fn exec_cycle_1_1_0() {
 
 #[test]
 fn exec_del_edge_cases() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("xdel");
     let conf = lab.conf("0.4.0", DELEGATE, EXEC);
     // Never added: success, nothing printed, nothing created.
@@ -176,9 +174,7 @@ fn exec_del_edge_cases() {
 
 #[test]
 fn exec_errors_through_the_binary() {
-    if !ready() {
-        return;
-    }
+    ready();
     let lab = Lab::new("xerr");
     let pod = lab.pod_path();
     assert_eq!(lab.plugin("ADD", "c1", Some(&pod), "garbage").code(), 6);

@@ -29,7 +29,7 @@ use crate::reconcile;
 use crate::registry::{EtcdOptions, Registry};
 use crate::server;
 use crate::state::Shared;
-use crate::subnet_env::{self, SubnetEnv};
+use crate::subnet_env;
 use crate::udp;
 use crate::watch::{self, Watcher};
 
@@ -334,13 +334,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
             .with_context(|| format!("adding blackhole route for {subnet}"))?;
         info!(%subnet, "blackhole route for our subnet installed");
     }
-    let env = SubnetEnv {
-        network: cfg.network,
-        subnet,
-        ipv6: None,
-        mtu: backend.mtu(),
-        ipmasq: f.ip_masq,
-    };
+    let env = subnet_env::for_lease(cfg.network, subnet, backend.mtu(), f.ip_masq);
     subnet_env::write_atomic(&f.subnet_file, &subnet_env::render(&env))
         .with_context(|| format!("writing {}", f.subnet_file.display()))?;
     info!(file = %f.subnet_file.display(), "subnet file written");

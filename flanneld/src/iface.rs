@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use regex::Regex;
 use thiserror::Error;
 
-use crate::netlink::Link;
+use crate::kernel::Link;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum IfaceError {

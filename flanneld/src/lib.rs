@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod flags;
 pub mod iface;
 pub mod keeper;
+pub mod kernel;
 pub mod lease;
 pub mod netlink;
 pub mod reconcile;

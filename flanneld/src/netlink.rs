@@ -11,9 +11,11 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use flannel_net::decode;
+use flannel_net::mac::mac_from_slice;
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::AddressMessage;
 use netlink_packet_route::link::{
     AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVxlan, LinkAttribute,
     LinkFlags, LinkInfo, LinkMessage,
@@ -22,14 +24,13 @@ use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
 use netlink_packet_route::route::{
-    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
-    RouteType,
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
 use netlink_packet_route::AddressFamily;
 use rtnetlink::{LinkUnspec, LinkVxlan, RouteMessageBuilder};
 
-/// An Ethernet hardware address.
-pub type Mac = [u8; 6];
+// The plain types live in the pure core; re-exported for code that names them from here.
+pub use crate::kernel::{format_mac, parse_mac, Fdb, Link, Mac, Neighbour, Route};
 
 /// Linux's default VXLAN UDP port, used when `VxlanSpec::port` is 0.
 pub const VXLAN_DEFAULT_PORT: u16 = 8472;
@@ -41,45 +42,6 @@ const EADDRNOTAVAIL: i32 = 99;
 const ENETUNREACH: i32 = 101;
 const EHOSTUNREACH: i32 = 113;
 const NUD_PERMANENT: u16 = 0x80;
-
-/// An IPv4 unicast route of the main table with a single output device.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Route {
-    pub dst: Ipv4Net,
-    pub gateway: Option<Ipv4Addr>,
-    pub oif: u32,
-    pub onlink: bool,
-}
-
-/// A permanent ARP entry.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Neighbour {
-    pub ifindex: u32,
-    pub ip: Ipv4Addr,
-    pub mac: Mac,
-}
-
-/// A bridge fdb entry `MAC dst IP self permanent` on a vxlan device.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Fdb {
-    pub ifindex: u32,
-    pub mac: Mac,
-    pub dst: Ipv4Addr,
-}
-
-/// A network device with its IPv4 addresses.
-#[derive(Clone, Debug)]
-pub struct Link {
-    pub index: u32,
-    pub name: String,
-    pub mtu: u32,
-    pub mac: Option<Mac>,
-    /// Administratively up (IFF_UP).
-    pub up: bool,
-    /// `IFLA_INFO_KIND` ("vxlan", "dummy", ...); None for devices without one.
-    pub kind: Option<String>,
-    pub addrs: Vec<Ipv4Net>,
-}
 
 /// The vxlan device flanneld wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,7 +198,7 @@ impl Netlink {
     async fn ipv4_addrs_by_index(&self) -> Result<HashMap<u32, Vec<Ipv4Net>>, NetlinkError> {
         let mut map: HashMap<u32, Vec<Ipv4Net>> = HashMap::new();
         for m in self.ipv4_addr_msgs().await? {
-            if let Some(net) = addr_from_msg(&m) {
+            if let Some(net) = decode::ipv4_addr(&m) {
                 map.entry(m.header.index).or_default().push(net);
             }
         }
@@ -249,7 +211,7 @@ impl Netlink {
             .await?
             .iter()
             .filter(|m| m.header.index == index)
-            .filter_map(addr_from_msg)
+            .filter_map(decode::ipv4_addr)
             .collect())
     }
 
@@ -294,7 +256,7 @@ impl Netlink {
             if h.address_family != AddressFamily::Inet
                 || h.destination_prefix_length != 0
                 || h.kind != RouteType::Unicast
-                || route_table(&m) != u32::from(RouteHeader::RT_TABLE_MAIN)
+                || decode::route_table(&m) != u32::from(RouteHeader::RT_TABLE_MAIN)
             {
                 continue;
             }
@@ -373,7 +335,7 @@ impl Netlink {
             .route_msgs()
             .await?
             .iter()
-            .filter_map(route_from_msg)
+            .filter_map(decode::ipv4_route)
             .collect())
     }
 
@@ -662,7 +624,7 @@ impl Netlink {
             if m.header.index != ifindex {
                 continue;
             }
-            match addr_from_msg(&m) {
+            match decode::ipv4_addr(&m) {
                 Some(net) if net == addr => present = true,
                 other => {
                     let shown = other.map_or_else(|| "?".to_string(), |n| n.to_string());
@@ -707,59 +669,34 @@ impl Netlink {
 
 // ------------------------------------------------------------ conversions
 
-fn mac_from_slice(b: &[u8]) -> Option<Mac> {
-    <Mac>::try_from(b).ok()
-}
-
 fn link_mac(m: &LinkMessage) -> Option<Mac> {
-    m.attributes.iter().find_map(|a| match a {
-        LinkAttribute::Address(b) => mac_from_slice(b),
-        _ => None,
-    })
-}
-
-fn link_infos(m: &LinkMessage) -> &[LinkInfo] {
-    m.attributes
-        .iter()
-        .find_map(|a| match a {
-            LinkAttribute::LinkInfo(i) => Some(i.as_slice()),
-            _ => None,
-        })
-        .unwrap_or(&[])
+    decode::link_address(m).and_then(mac_from_slice)
 }
 
 fn link_from_msg(m: &LinkMessage, addrs: Vec<Ipv4Net>) -> Link {
-    let mut name = String::new();
-    let mut mtu = 0;
-    for a in &m.attributes {
-        match a {
-            LinkAttribute::IfName(n) => name.clone_from(n),
-            LinkAttribute::Mtu(v) => mtu = *v,
-            _ => {}
-        }
-    }
-    let kind = link_infos(m).iter().find_map(|i| match i {
-        LinkInfo::Kind(k) => Some(k.to_string()),
-        _ => None,
-    });
+    let mtu = m
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(v) => Some(*v),
+            _ => None,
+        })
+        .unwrap_or(0);
     Link {
         index: m.header.index,
-        name,
+        name: decode::link_name(m).unwrap_or_default().to_string(),
         mtu,
         mac: link_mac(m),
         up: m.header.flags.contains(LinkFlags::Up),
-        kind,
+        kind: decode::link_kind(m).map(ToString::to_string),
         addrs,
     }
 }
 
 /// Why the existing device `m` cannot be reused for `spec`; None = reusable.
 fn vxlan_incompatibility(m: &LinkMessage, spec: &VxlanSpec) -> Option<String> {
-    let infos = link_infos(m);
-    let kind = infos.iter().find_map(|i| match i {
-        LinkInfo::Kind(k) => Some(k),
-        _ => None,
-    });
+    let infos = decode::link_infos(m);
+    let kind = decode::link_kind(m);
     if kind != Some(&InfoKind::Vxlan) {
         let shown = kind.map_or_else(|| "none".to_string(), |k| k.to_string());
         return Some(format!("link type is {shown}, not vxlan"));
@@ -814,65 +751,6 @@ fn vxlan_incompatibility(m: &LinkMessage, spec: &VxlanSpec) -> Option<String> {
         return Some(format!("gbp {gbp} != {}", spec.gbp));
     }
     None
-}
-
-fn addr_from_msg(m: &AddressMessage) -> Option<Ipv4Net> {
-    if m.header.family != AddressFamily::Inet {
-        return None;
-    }
-    let mut local = None;
-    let mut address = None;
-    for a in &m.attributes {
-        match a {
-            AddressAttribute::Local(IpAddr::V4(v)) => local = Some(*v),
-            AddressAttribute::Address(IpAddr::V4(v)) => address = Some(*v),
-            _ => {}
-        }
-    }
-    Ipv4Net::new(local.or(address)?, m.header.prefix_len).ok()
-}
-
-fn route_table(m: &RouteMessage) -> u32 {
-    m.attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(m.header.table))
-}
-
-fn route_from_msg(m: &RouteMessage) -> Option<Route> {
-    let h = &m.header;
-    if h.address_family != AddressFamily::Inet
-        || h.kind != RouteType::Unicast
-        || h.flags.contains(RouteFlags::Cloned)
-        || route_table(m) != u32::from(RouteHeader::RT_TABLE_MAIN)
-    {
-        return None;
-    }
-    let mut dst = Ipv4Addr::UNSPECIFIED;
-    let mut gateway = None;
-    let mut oif = 0;
-    for a in &m.attributes {
-        match a {
-            RouteAttribute::Destination(RouteAddress::Inet(d)) => dst = *d,
-            RouteAttribute::Gateway(RouteAddress::Inet(g)) => gateway = Some(*g),
-            RouteAttribute::Oif(i) => oif = *i,
-            // Multipath, or an IPv6 next hop: not representable as a Route.
-            RouteAttribute::MultiPath(_) | RouteAttribute::Via(_) => return None,
-            _ => {}
-        }
-    }
-    if oif == 0 {
-        return None;
-    }
-    Some(Route {
-        dst: Ipv4Net::new(dst, h.destination_prefix_length).ok()?,
-        gateway,
-        oif,
-        onlink: h.flags.contains(RouteFlags::Onlink),
-    })
 }
 
 fn neighbour_from_msg(m: &NeighbourMessage) -> Option<Neighbour> {
@@ -965,32 +843,6 @@ fn fdb_desc(f: &Fdb) -> String {
 
 // --------------------------------------------------------------- MACs
 
-/// Parse "c6:d2:32:6f:8f:44" (either case; '-' separators accepted too).
-pub fn parse_mac(s: &str) -> Option<Mac> {
-    let sep = if s.contains('-') { '-' } else { ':' };
-    let mut mac = [0u8; 6];
-    let mut parts = s.split(sep);
-    for byte in mac.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 || !p.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return None;
-        }
-        *byte = u8::from_str_radix(p, 16).ok()?;
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(mac)
-}
-
-/// "c6:d2:32:6f:8f:44" (lower case).
-pub fn format_mac(m: &Mac) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
 /// A random locally administered unicast MAC.
 pub fn random_local_mac() -> Mac {
     let mut m: Mac = rand::random();
@@ -1021,27 +873,6 @@ async fn first_link(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mac_roundtrip() {
-        let m = parse_mac("C6:d2:32:6f:8f:44").expect("valid mac");
-        assert_eq!(m, [0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44]);
-        assert_eq!(format_mac(&m), "c6:d2:32:6f:8f:44");
-        assert_eq!(parse_mac("c6-d2-32-6f-8f-44"), Some(m));
-        for bad in [
-            "",
-            "c6:d2:32:6f:8f",
-            "c6:d2:32:6f:8f:44:00",
-            "c6:d2:32:6f:8f:4",
-            "c6:d2:32:6f:8f:4g",
-            "c6:d2:32:6f:8f:+4",
-            "c6d2:32:6f:8f:44",
-            "c6:d2-32:6f:8f:44",
-        ] {
-            assert_eq!(parse_mac(bad), None, "{bad:?}");
-        }
-        assert_eq!(format_mac(&[0, 1, 2, 0xa, 0xb, 0xff]), "00:01:02:0a:0b:ff");
-    }
 
     #[test]
     fn random_mac_is_local_unicast() {

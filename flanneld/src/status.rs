@@ -11,8 +11,8 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, KernelState};
+use crate::kernel::format_mac;
 use crate::lease::Lease;
-use crate::netlink::format_mac;
 use crate::udp::Traffic;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -389,7 +389,7 @@ mod tests {
         assert_eq!(rows[0].kernel, KernelStatus::Missing);
         assert_eq!(rows[0].problems, vec!["route"]);
         // Same destination, wrong gateway: stale.
-        actual.routes.insert(crate::netlink::Route {
+        actual.routes.insert(crate::kernel::Route {
             gateway: Some("10.9.9.9".parse().unwrap()),
             ..r
         });

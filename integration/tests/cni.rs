@@ -46,15 +46,22 @@ impl Node {
         self.fs.var_lib_cni.join("flannel").join(cid)
     }
 
+    /// The host-local store of network cbr0.
+    fn ipam_dir(&self) -> std::path::PathBuf {
+        self.fs.var_lib_cni.join("networks/cbr0")
+    }
+
+    /// The names in the host-local store; fails the test when it cannot be listed (a missing
+    /// or wrong directory must not look like an empty store).
     fn ipam_files(&self) -> BTreeSet<String> {
-        let dir = self.fs.var_lib_cni.join("networks/cbr0");
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
+        let dir = self.ipam_dir();
+        std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("cannot list the IPAM store {}: {e}", dir.display()))
+            .map(|e| {
+                let e = e.unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
+                e.file_name().to_string_lossy().into_owned()
             })
-            .unwrap_or_default()
+            .collect()
     }
 
     fn veths(&self) -> usize {
@@ -71,8 +78,17 @@ impl Node {
         self.lab.sh(&self.ns(), "iptables-save -t nat").unwrap()
     }
 
+    /// Whether the pod has `eth0`, from its link list (the probe itself must succeed).
     fn pod_has_eth0(&self, pod: &str) -> bool {
-        self.lab.sh(pod, "ip -o link show eth0").is_ok()
+        let links = self
+            .lab
+            .sh(pod, "ip -o link show")
+            .unwrap_or_else(|e| panic!("ip -o link show in {pod}: {e}"));
+        links.lines().any(|l| {
+            l.split(": ")
+                .nth(1)
+                .is_some_and(|n| n == "eth0" || n.starts_with("eth0@"))
+        })
     }
 
     /// Nothing of the pod left: interface, veth, IPAM record, masquerade chain, saved file.
@@ -256,8 +272,9 @@ fn bad_input_gets_the_right_codes_and_leaks_nothing() {
         "{e}"
     );
     assert!(!n.pod_has_eth0(&pod));
+    // Nothing allocated: no store yet, or only its lock.
     assert!(
-        n.ipam_files().iter().all(|f| f == "lock"),
+        !n.ipam_dir().exists() || n.ipam_files().iter().all(|f| f == "lock"),
         "{:?}",
         n.ipam_files()
     );

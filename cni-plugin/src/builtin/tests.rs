@@ -17,9 +17,9 @@ impl FakeDp {
     fn step(&self, name: &str) -> Result<(), KernelError> {
         self.calls.borrow_mut().push(name.to_string());
         if self.fail == Some(name) {
-            return Err(KernelError::Op {
+            return Err(KernelError::Failed {
                 op: name.into(),
-                reason: "injected".into(),
+                source: std::io::Error::from_raw_os_error(libc::EBUSY),
             });
         }
         Ok(())
@@ -91,17 +91,21 @@ struct FakeMq {
 }
 
 impl Masquerade for FakeMq {
-    fn ensure(&self, rules: &TableRules) -> Result<(), String> {
+    fn ensure(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
         self.log
             .borrow_mut()
             .push(format!("ensure {}", rules.chains[0].name));
         if self.fail_ensure {
-            Err("injected".into())
+            Err(flannel_iptables::Error::Command {
+                cmd: "iptables-restore".into(),
+                status: "exit status: 1".into(),
+                stderr: "injected".into(),
+            })
         } else {
             Ok(())
         }
     }
-    fn remove(&self, rules: &TableRules) -> Result<(), String> {
+    fn remove(&self, rules: &TableRules) -> Result<(), flannel_iptables::Error> {
         let srcs: Vec<String> = rules.jumps.iter().map(|j| j.args[1].clone()).collect();
         self.log.borrow_mut().push(format!(
             "remove {} {}",
@@ -164,7 +168,7 @@ fn add_does_what_bridge_does_and_reports_like_it() {
             },
         ]
     );
-    let v = r.to_value("1.0.0");
+    let v = r.to_value(crate::version::CniVersion::V1_0_0);
     assert_eq!(
         v,
         json!({"cniVersion":"1.0.0",

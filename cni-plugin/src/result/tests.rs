@@ -48,24 +48,24 @@ fn bridge_100() -> String {
 #[test]
 fn reprints_reference_output_byte_for_byte() {
     let r = CniResult::from_slice(BRIDGE_040.as_bytes()).unwrap();
-    assert_eq!(r.to_json("0.4.0"), BRIDGE_040);
-    assert_eq!(r.to_json("1.0.0"), bridge_100());
+    assert_eq!(r.to_json(CniVersion::V0_4_0), BRIDGE_040);
+    assert_eq!(r.to_json(CniVersion::V1_0_0), bridge_100());
     let r1 = CniResult::from_slice(bridge_100().as_bytes()).unwrap();
     assert_eq!(r1, r);
-    assert_eq!(r1.to_json("0.4.0"), BRIDGE_040);
+    assert_eq!(r1.to_json(CniVersion::V0_4_0), BRIDGE_040);
 }
 
 #[test]
 fn converts_between_versions() {
     let r = CniResult::from_slice(BRIDGE_040.as_bytes()).unwrap();
-    for v in ["0.3.0", "0.3.1", "0.4.0"] {
+    for v in [CniVersion::V0_3_0, CniVersion::V0_3_1, CniVersion::V0_4_0] {
         let out: Value = serde_json::from_str(&r.to_json(v)).unwrap();
-        assert_eq!(out["cniVersion"], v);
+        assert_eq!(out["cniVersion"], v.as_str());
         assert_eq!(out["ips"][0]["version"], "4");
     }
-    for v in ["1.0.0", "1.1.0"] {
+    for v in [CniVersion::V1_0_0, CniVersion::V1_1_0] {
         let out = r.to_value(v);
-        assert_eq!(out["cniVersion"], v);
+        assert_eq!(out["cniVersion"], v.as_str());
         assert!(out["ips"][0].get("version").is_none());
         assert_eq!(out["ips"][0]["interface"], 2);
     }
@@ -79,14 +79,14 @@ fn ipv6_and_optional_fields() {
     let r = CniResult::from_slice(text.as_bytes()).unwrap();
     assert_eq!(r.ips[0].interface, None);
     assert_eq!(r.routes[0].table, Some(0));
-    let compact = gojson::compact_of(&r.out("0.3.1"));
+    let compact = gojson::compact_of(&r.out(CniVersion::V0_3_1));
     assert_eq!(
         compact,
         r#"{"cniVersion":"0.3.1","interfaces":[{"name":"eth0","mtu":1400,"socketPath":"/s","pciID":"p"}],"ips":[{"version":"6","address":"fd00::2/64"}],"routes":[{"dst":"::/0","gw":"fd00::1","priority":5,"table":0}],"dns":{"nameservers":["10.96.0.10"],"search":["svc"]}}"#
     );
     let empty = CniResult::default();
     assert_eq!(
-        gojson::compact_of(&empty.out("1.0.0")),
+        gojson::compact_of(&empty.out(CniVersion::V1_0_0)),
         r#"{"cniVersion":"1.0.0","dns":{}}"#
     );
 }

@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -21,31 +21,15 @@ pub const REF_DIR: &str = "/usr/lib/cni";
 /// The plugin under test.
 pub const PLUGIN: &str = env!("CARGO_BIN_EXE_flannel");
 
-/// Whether namespace tests can run: root, or a panic when `CI` is set, or a message.
-pub fn privileged() -> bool {
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("flannel-cni namespace tests need root and CI is set: they must not be skipped");
-    }
-    eprintln!("skipping: flannel-cni namespace tests need root");
-    false
+/// Namespace tests need root and `ip`: the test fails when either is missing, never skips.
+pub fn require_namespaces() {
+    flannel_testkit::require_root();
+    flannel_testkit::require_tool("ip", "iproute2");
 }
 
-/// Whether Debian's reference plugins are installed (needed by the comparison tests).
-pub fn reference_plugins() -> bool {
-    let ok = ["bridge", "host-local"]
-        .iter()
-        .all(|p| Path::new(REF_DIR).join(p).exists());
-    if !ok {
-        if std::env::var_os("CI").is_some() {
-            panic!("reference CNI plugins missing in {REF_DIR} and CI is set");
-        }
-        eprintln!("skipping: reference CNI plugins missing in {REF_DIR}");
-    }
-    ok
+/// Debian's reference plugins, for the comparison tests: the test fails when they are missing.
+pub fn require_reference() {
+    flannel_testkit::require_reference_plugins(&["bridge", "host-local"]);
 }
 
 pub fn sh(cmd: &str, args: &[&str]) -> String {

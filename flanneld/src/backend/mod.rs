@@ -8,8 +8,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use crate::config::VxlanConfig;
+use crate::kernel::{format_mac, parse_mac, Fdb, Mac, Neighbour, Route};
 use crate::lease::Lease;
-use crate::netlink::{format_mac, parse_mac, Fdb, Mac, Neighbour, Route};
 
 /// A network device as the backends need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
