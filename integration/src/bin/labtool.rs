@@ -318,12 +318,14 @@ fn tcp_hold(args: &Args) -> Outcome {
 /// Length of the lines `tcp-bulk` sends (newline included).
 const BULK_LINE: usize = 1000;
 
-/// Line `k` of a `tcp-bulk` stream, cut to `len` bytes (the last may be short).
+/// Line `k` of a `tcp-bulk` stream, `len` (1..=BULK_LINE) bytes with its newline: the last
+/// line may be short, but like every line it ends in a newline, as the echo server answers
+/// whole lines.
 fn bulk_line(k: u64, len: usize) -> Vec<u8> {
     let mut line = format!("{k:010} ").into_bytes();
     line.resize(BULK_LINE - 1, b'x');
+    line.truncate(len.saturating_sub(1));
     line.push(b'\n');
-    line.truncate(len);
     line
 }
 
