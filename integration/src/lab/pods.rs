@@ -6,6 +6,7 @@ use crate::{cmd, netns};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 impl Lab {
     /// Creates an empty pod namespace (only `lo`, up) for a CNI plugin to wire.
@@ -90,13 +91,43 @@ impl Lab {
         Ok(pod_ns)
     }
 
-    /// Kills the processes in a pod namespace and deletes it (its veth goes
-    /// with it).
+    /// Kills the processes in a pod namespace and deletes it, then waits until
+    /// its veth is gone from the node: the kernel tears a deleted namespace
+    /// down asynchronously, and until then the pod still answers.
     pub fn del_pod(&mut self, node: usize, name: &str) -> Result<()> {
         let ns = self.pod_ns(node, name);
         self.check_ns(&ns)?;
+        // The ifindex, in the node namespace, of the peer of the pod's eth0 (if it has one).
+        let out = self.exec(&ns, &["cat", "/sys/class/net/eth0/iflink"])?;
+        let peer: Option<u32> = if out.status.success() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            Some(
+                text.trim()
+                    .parse()
+                    .with_context(|| format!("iflink of eth0 in {ns}: {text:?}"))?,
+            )
+        } else {
+            None
+        };
         netns::kill_namespace_processes(&ns)?;
         cmd::checked("ip", &["netns", "del", ns.as_str()])?;
-        Ok(())
+        let Some(peer) = peer else {
+            return Ok(());
+        };
+        let node_ns = self.node_ns(node);
+        let needle = format!("{peer}: ");
+        let mut probe = Ok(());
+        Lab::wait_until(
+            Duration::from_secs(20),
+            &format!("the veth of deleted pod {ns} (ifindex {peer}) to leave {node_ns}"),
+            || match self.ipn(&node_ns, &["-o", "link", "show"]) {
+                Ok(links) => !links.lines().any(|l| l.starts_with(&needle)),
+                Err(e) => {
+                    probe = Err(e);
+                    true
+                }
+            },
+        )?;
+        probe
     }
 }
