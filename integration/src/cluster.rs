@@ -1,9 +1,14 @@
 //! A flannel cluster on top of the lab: etcd with a network config, one or more flanneld
 //! instances per node, and a pod per node wired to the node's subnet. Used by the flanneld tests,
 //! the demo and the benchmarks.
+//!
+//! Waiting for an instance means waiting for *that* process: its subnet file is the one it
+//! wrote after it was started (flanneld replaces the file atomically, so a new write is a new
+//! file) and its status socket answers.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -12,7 +17,10 @@ use serde_json::Value;
 use crate::cni::{self, Invocation, NodeFs, UPSTREAM_CONFLIST};
 use crate::lab::Lab;
 use crate::prereq::workspace_bin;
-use crate::procs::ProcId;
+use crate::procs::{tail, ProcId};
+
+/// How long [`Cluster::wait_subnet_file`] waits for a starting instance.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// One flanneld instance's identity on a node (several may share a node).
 #[derive(Clone, Debug)]
@@ -51,7 +59,42 @@ pub struct PodPair {
 
 pub struct Cluster {
     pub lab: Lab,
-    procs: Vec<(usize, String, ProcId)>,
+    procs: Vec<Started>,
+}
+
+/// A flanneld instance started by [`Cluster::start`].
+struct Started {
+    node: usize,
+    inst: String,
+    id: ProcId,
+    /// The subnet file as it was before this process started (`None`: there was none).
+    file_before: Option<FileStamp>,
+}
+
+/// Identity of one version of a file: a rewrite (new inode by rename, or new contents in
+/// place) changes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    mtime_ns: i128,
+    len: u64,
+}
+
+impl FileStamp {
+    /// The stamp of `path`, `None` if it does not exist.
+    fn of(path: &Path) -> Result<Option<FileStamp>> {
+        match std::fs::metadata(path) {
+            Ok(m) => Ok(Some(FileStamp {
+                dev: m.dev(),
+                ino: m.ino(),
+                mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+                len: m.len(),
+            })),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("stat {}", path.display())),
+        }
+    }
 }
 
 /// The network config for `network` and `backend`. In the lab's pod network nodes lease from
@@ -143,9 +186,10 @@ impl Cluster {
         args
     }
 
-    /// Start flanneld on a node (does not wait).
+    /// Start flanneld on a node (does not wait; see [`Cluster::wait_subnet_file`]).
     pub fn start(&mut self, node: usize, inst: &Instance) -> Result<ProcId> {
         let ns = self.lab.node_ns(node);
+        let file_before = FileStamp::of(&self.subnet_file(node, &inst.name))?;
         let args = self.flanneld_args(node, inst);
         let mut env = vec![(
             "FLANNELD_LOG".to_string(),
@@ -160,16 +204,23 @@ impl Cluster {
             &env,
         )?;
         self.procs
-            .retain(|(n, i, _)| !(*n == node && *i == inst.name));
-        self.procs.push((node, inst.name.clone(), id));
+            .retain(|s| !(s.node == node && s.inst == inst.name));
+        self.procs.push(Started {
+            node,
+            inst: inst.name.clone(),
+            id,
+            file_before,
+        });
         Ok(id)
     }
 
+    fn started(&self, node: usize, inst: &str) -> Option<&Started> {
+        self.procs.iter().find(|s| s.node == node && s.inst == inst)
+    }
+
+    /// The latest flanneld started for this node and instance.
     pub fn proc(&self, node: usize, inst: &str) -> Option<ProcId> {
-        self.procs
-            .iter()
-            .find(|(n, i, _)| *n == node && i == inst)
-            .map(|(_, _, id)| *id)
+        self.started(node, inst).map(|s| s.id)
     }
 
     /// Stop flanneld on a node with a signal and wait for it.
@@ -178,33 +229,64 @@ impl Cluster {
         self.lab.kill(id, signal)
     }
 
-    /// Wait until the instance has written its subnet file.
+    /// Waits until the latest process started for the instance is up: it has written its
+    /// subnet file (a new version of the file, not the one that was there before it started)
+    /// and answers `flanneld routes` on its status socket. Returns the file's contents. An
+    /// error, with the log's tail, if the process exits first or takes longer than 20 s.
     pub fn wait_subnet_file(&mut self, node: usize, inst: &str) -> Result<String> {
         let path = self.subnet_file(node, inst);
-        let id = self.proc(node, inst);
+        let (id, before) = match self.started(node, inst) {
+            Some(s) => (s.id, s.file_before),
+            None => bail!("no flanneld instance {inst} was started on node {node}"),
+        };
         let mut text = String::new();
-        let mut died = false;
-        Lab::wait_until(
-            Duration::from_secs(20),
-            &format!("{}", path.display()),
+        let mut outcome: Result<bool> = Ok(false);
+        let waited = Lab::wait_until(
+            START_TIMEOUT,
+            &format!(
+                "flanneld n{node}-{inst} to write {} and serve its status socket",
+                path.display()
+            ),
             || {
-                if let Some(id) = id {
-                    if !self.lab.is_running(id) {
-                        died = true;
-                        return true;
-                    }
-                }
-                text = std::fs::read_to_string(&path).unwrap_or_default();
-                text.contains("FLANNEL_IPMASQ=")
+                outcome = self.instance_up(node, inst, id, &path, before, &mut text);
+                !matches!(outcome, Ok(false))
             },
-        )?;
-        if died {
-            bail!(
-                "flanneld on node {node} exited:\n{}",
-                self.lab.log(&Self::log_name(node, inst))
-            );
+        );
+        let log = || tail(&self.lab.latest_log(&Self::log_name(node, inst)), 30);
+        if let Err(e) = waited {
+            bail!("{e:#}; flanneld log:\n{}", log());
         }
-        Ok(text)
+        match outcome {
+            Ok(_) => Ok(text),
+            Err(e) => bail!("{e:#}; flanneld log:\n{}", log()),
+        }
+    }
+
+    /// One look at a starting instance: `Ok(true)` once it is up (`text` then holds its subnet
+    /// file), `Ok(false)` while not yet, an error if it exited or its file cannot be read.
+    fn instance_up(
+        &mut self,
+        node: usize,
+        inst: &str,
+        id: ProcId,
+        path: &Path,
+        before: Option<FileStamp>,
+        text: &mut String,
+    ) -> Result<bool> {
+        if let Some(st) = self.lab.exit_status(id)? {
+            bail!("flanneld n{node}-{inst} exited ({st})");
+        }
+        let now = FileStamp::of(path)?;
+        if now.is_none() || now == before {
+            return Ok(false);
+        }
+        *text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        // The socket answering proves the process that wrote the file is the one serving.
+        Ok(text.contains("FLANNEL_IPMASQ=") && self.routes(node, inst, true).is_ok())
     }
 
     /// Start the default instance on every node and wait for their subnet files.

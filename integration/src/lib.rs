@@ -6,8 +6,10 @@
 //! tears everything down on drop. Nothing is configured in the root network
 //! namespace. The tests need root (see [`require_root`]).
 //!
-//! Modules: `lab` (topology, etcd, processes and probes as seen by tests),
-//! `procs` (tracked child processes and their logs), `netns` (listing and
+//! Modules: `lab` (topology, etcd, processes and probes as seen by tests;
+//! split by what it owns), `cluster` (flanneld instances and their pods on a
+//! lab), `cni` (running CNI plugins like a runtime), `procs` (tracked child
+//! processes in their own sessions, and their logs), `netns` (listing and
 //! deleting namespaces by prefix, used by `Drop` and `lab-cleanup`),
 //! `prereq` (root check, locating workspace binaries), `cmd` (running
 //! external commands with useful errors), `services` (the Services file,
@@ -26,9 +28,9 @@ mod procs;
 pub mod services;
 
 pub use lab::{
-    Lab, LabOptions, ETCD_ENDPOINT, EXT_GATEWAY, EXT_IP, FABRIC_IP, FABRIC_IP2, MAX_NODES,
-    POD_NETWORK,
+    Lab, LabOptions, PingStats, SteadyPing, TcpHold, ETCD_ENDPOINT, EXT_GATEWAY, EXT_IP, FABRIC_IP,
+    FABRIC_IP2, MAX_NODES, POD_NETWORK,
 };
 pub use netns::{cleanup, cleanup_dirs, list_namespaces, namespace_pids, PREFIX_ROOT};
 pub use prereq::{require_root, try_workspace_bin, workspace_bin};
-pub use procs::ProcId;
+pub use procs::{tail, ProcId};

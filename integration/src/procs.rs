@@ -1,11 +1,14 @@
 //! Processes a lab starts inside its namespaces: spawning them with
 //! `ip netns exec` (which execs the program, so the child pid *is* the
-//! program), sending output to a per-process log file, signalling and reaping
-//! them, and killing whatever is left when the lab is dropped.
+//! program) in a session of their own, as a service manager or a container
+//! runtime would run a daemon, sending output to a per-process log file,
+//! signalling and reaping them, and killing whatever is left (the whole
+//! process group) when the lab is dropped. Also [`tail`] of those logs.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -66,18 +69,28 @@ impl Procs {
             crate::cmd::display(&program.to_string_lossy(), args)
         )?;
         let stderr = log.try_clone()?;
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
             .arg(program)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .with_context(|| {
-                format!("spawning {name}: ip netns exec {ns} {}", program.display())
-            })?;
+            .stderr(stderr);
+        // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent. The
+        // child leads a new session and process group (pgid = its pid), with no controlling
+        // terminal: like a daemon under a service manager, not a job of the test's shell.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().with_context(|| {
+            format!("spawning {name}: ip netns exec {ns} {}", program.display())
+        })?;
         self.list.push(Tracked {
             name: name.to_string(),
             child,
@@ -135,7 +148,7 @@ impl Procs {
                 return Ok(st);
             }
             if Instant::now() >= deadline {
-                let _ = t.child.kill();
+                kill_group(pid);
                 let st = t.child.wait()?;
                 t.status = Some(st);
                 bail!(
@@ -147,15 +160,40 @@ impl Procs {
         }
     }
 
-    /// SIGKILLs and reaps every process still running.
+    /// SIGKILLs the process group of every process still running (the process and whatever
+    /// it forked that stayed in its group) and reaps the process.
     pub(crate) fn kill_all(&mut self) {
         for t in &mut self.list {
             if matches!(t.poll(), Ok(None)) {
-                let _ = t.child.kill();
+                match libc::pid_t::try_from(t.child.id()) {
+                    Ok(pid) => kill_group(pid),
+                    Err(_) => {
+                        let _ = t.child.kill();
+                    }
+                }
                 if let Ok(st) = t.child.wait() {
                     t.status = Some(st);
                 }
             }
         }
     }
+}
+
+/// SIGKILLs process group `pgid` (a tracked child is its group's leader, see
+/// [`Procs::spawn`]), falling back to the process alone.
+fn kill_group(pgid: libc::pid_t) {
+    // SAFETY: kill(2) on the group led by our own, not yet reaped, child: the pgid cannot have
+    // been reused while the leader is unreaped.
+    if unsafe { libc::kill(-pgid, libc::SIGKILL) } != 0 {
+        // SAFETY: as above, the process itself.
+        unsafe {
+            libc::kill(pgid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Last `n` lines of `s` (of a log, for error messages).
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }

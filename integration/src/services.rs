@@ -483,11 +483,8 @@ impl KubeProxy {
     }
 }
 
-/// Last `n` lines of `s`.
-pub fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
+/// Last `n` lines of `s` (moved to the harness; kept here for existing callers).
+pub use crate::procs::tail;
 
 /// `iptables-save [-t table]` inside a lab namespace (read-only).
 pub fn iptables_save(lab: &Lab, ns: &str, table: Option<&str>) -> Result<String> {

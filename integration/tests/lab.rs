@@ -126,13 +126,47 @@ fn pods_with_manual_routes() {
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(stdout.starts_with("connected "), "{stdout}");
     let count: u32 = stdout
-        .trim()
-        .strip_prefix("exchanges: ")
+        .lines()
+        .find_map(|l| l.strip_prefix("exchanges: "))
         .unwrap()
         .parse()
         .unwrap();
     assert!(count >= 5, "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.ends_with(" ok")).count(),
+        count as usize,
+        "{stdout}"
+    );
+
+    // The harness's held connection: connected when start_tcp_hold returns, carries data
+    // until told to finish.
+    let hold = lab
+        .start_tcp_hold(&p1, ip("10.244.2.2"), 7000, Duration::from_secs(5))
+        .unwrap();
+    assert!(lab.latest_log(hold.log_name()).starts_with("connected "));
+    hold.wait_exchanges(&mut lab, 3, Duration::from_secs(10))
+        .unwrap();
+    assert!(hold.finish(&mut lab).unwrap() >= 3);
+    // No connection: start_tcp_hold fails instead of pretending.
+    assert!(lab
+        .start_tcp_hold(&p1, ip("10.244.2.2"), 7001, Duration::from_secs(1))
+        .is_err());
+
+    // A steady ping counts every request; one to an address nobody has loses all of them.
+    let steady = lab
+        .start_steady_ping(&p1, ip("10.244.2.2"), Duration::from_millis(50))
+        .unwrap();
+    let stats = steady.stop().unwrap();
+    assert_eq!(stats.transmitted, 20, "{stats:?}");
+    assert_eq!(stats.lost(), 0, "{stats:?}");
+    let steady = lab
+        .start_steady_ping(&p1, ip("10.244.2.99"), Duration::from_millis(50))
+        .unwrap();
+    let stats = steady.stop().unwrap();
+    assert_eq!(stats.lost(), stats.transmitted, "{stats:?}");
+    assert!(stats.transmitted > 0, "{stats:?}");
 
     lab.del_pod(1, "b").unwrap();
     assert!(!lab_namespaces(lab.prefix()).contains(&p1b));
@@ -212,6 +246,17 @@ fn spawn_kill_and_logs() {
     })
     .unwrap();
     assert!(lab.is_running(id));
+    // Run like a daemon: leader of its own session and process group.
+    let pid = lab.pid(id).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    assert_eq!(fields[2], pid.to_string(), "process group of {stat}");
+    assert_eq!(fields[3], pid.to_string(), "session of {stat}");
     assert!(lab
         .spawn(&ns, "sleeper", Path::new("true"), &[], &[])
         .is_err());

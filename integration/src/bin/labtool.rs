@@ -5,10 +5,18 @@
 //!   every connection (one thread per connection).
 //! - `labtool tcp-check IP PORT [--timeout-ms N]`: connects, sends `ping\n`,
 //!   expects `ping\n` back; exit 0 on success, 1 on failure (default 2000 ms).
-//! - `labtool tcp-hold IP PORT --seconds N [--timeout-ms N]`: keeps one
-//!   connection open and exchanges a numbered line every 100 ms for N
-//!   seconds; prints `exchanges: <count>` and exits 0 only if every exchange
-//!   succeeded (each may take up to the timeout, default 5000 ms).
+//! - `labtool tcp-hold IP PORT (--seconds N | --until-file PATH) [--timeout-ms N]`:
+//!   keeps one connection open, printing `connected LOCAL -> PEER` once it is
+//!   established, and exchanges a numbered line every 100 ms (printing
+//!   `exchange <n> ok` after each) for N seconds or until PATH exists (checked
+//!   after every exchange); prints `exchanges: <count>` and exits 0 only if
+//!   every exchange succeeded (each may take up to the timeout, default 5000 ms).
+//! - `labtool tcp-bulk IP PORT --bytes N [--timeout-ms N]`: sends N bytes of
+//!   numbered lines to a `tcp-echo` server on one connection, closes its
+//!   sending side and reads the echo to the end; prints
+//!   `bytes: <received> seconds: <elapsed>` and exits 0 only if exactly the
+//!   bytes sent came back, in order (each read may wait up to the timeout,
+//!   default 10000 ms).
 //! - `labtool tcp-connect IP PORT [--timeout-ms N]`: one connection attempt;
 //!   prints `<outcome> <elapsed ms>` with outcome `ok`, `refused`, `timeout`,
 //!   `unreachable` (ICMP host/network unreachable) or `error:<kind>`; exits 0
@@ -40,7 +48,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const USAGE: &str = "usage: labtool tcp-echo PORT
        labtool tcp-check IP PORT [--timeout-ms N]
-       labtool tcp-hold IP PORT --seconds N [--timeout-ms N]
+       labtool tcp-hold IP PORT (--seconds N | --until-file PATH) [--timeout-ms N]
+       labtool tcp-bulk IP PORT --bytes N [--timeout-ms N]
        labtool tcp-connect IP PORT [--timeout-ms N]
        labtool http-name PORT NAME [--echo-peer]
        labtool http-get IP PORT [--count N] [--timeout-ms N]
@@ -138,6 +147,15 @@ impl Args {
                 .map(Some)
                 .map_err(|_| usage(format!("--{name}: not a number: {v}"))),
         }
+    }
+
+    /// The value of a string option (checked against the allowed names elsewhere).
+    fn option_str(&self, name: &str) -> Option<String> {
+        self.options
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
     fn target(&self) -> Result<SocketAddr, Failure> {
@@ -254,31 +272,123 @@ fn tcp_check(args: &Args) -> Outcome {
 }
 
 fn tcp_hold(args: &Args) -> Outcome {
-    let allowed = ["seconds", "timeout-ms"];
-    let seconds = args
-        .option_u64("seconds", &allowed)?
-        .ok_or_else(|| usage("--seconds N is required"))?;
+    let allowed = ["seconds", "until-file", "timeout-ms"];
+    let seconds = args.option_u64("seconds", &allowed)?;
+    let until_file = args.option_str("until-file");
+    if seconds.is_some() == until_file.is_some() {
+        return Err(usage(
+            "give exactly one of --seconds N and --until-file PATH",
+        ));
+    }
     let timeout = args.option_u64("timeout-ms", &allowed)?.unwrap_or(5000);
     let addr = args.target()?;
     let mut conn = Conn::open(addr, Duration::from_millis(timeout))?;
+    let local = conn
+        .stream
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    say(&format!("connected {local} -> {addr}"));
     let start = Instant::now();
     let mut count: u64 = 0;
     loop {
         count += 1;
         if let Err(e) = conn.exchange(&format!("hold-{count}")) {
-            println!("exchanges: {}", count - 1);
+            say(&format!("exchanges: {}", count - 1));
             return Err(failed(format!(
                 "{addr}: exchange {count} failed after {:?}: {e}",
                 start.elapsed()
             )));
         }
-        if start.elapsed() >= Duration::from_secs(seconds) {
+        say(&format!("exchange {count} ok"));
+        let done = match (seconds, &until_file) {
+            (Some(s), _) => start.elapsed() >= Duration::from_secs(s),
+            (None, Some(path)) => std::path::Path::new(path).exists(),
+            (None, None) => true,
+        };
+        if done {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    println!("exchanges: {count}");
+    say(&format!("exchanges: {count}"));
     Ok(())
+}
+
+/// Length of the lines `tcp-bulk` sends (newline included).
+const BULK_LINE: usize = 1000;
+
+/// Line `k` of a `tcp-bulk` stream, `len` (1..=BULK_LINE) bytes with its newline: the last
+/// line may be short, but like every line it ends in a newline, as the echo server answers
+/// whole lines.
+fn bulk_line(k: u64, len: usize) -> Vec<u8> {
+    let mut line = format!("{k:010} ").into_bytes();
+    line.resize(BULK_LINE - 1, b'x');
+    line.truncate(len.saturating_sub(1));
+    line.push(b'\n');
+    line
+}
+
+fn tcp_bulk(args: &Args) -> Outcome {
+    let allowed = ["bytes", "timeout-ms"];
+    let total = args
+        .option_u64("bytes", &allowed)?
+        .ok_or_else(|| usage("--bytes N is required"))?;
+    let timeout = args.option_u64("timeout-ms", &allowed)?.unwrap_or(10000);
+    let addr = args.target()?;
+    let conn = Conn::open(addr, Duration::from_millis(timeout))?;
+    let Conn { stream, mut reader } = conn;
+    let start = Instant::now();
+    let writer = std::thread::spawn(move || -> Result<(), String> {
+        let mut stream = stream;
+        let (mut sent, mut k) = (0u64, 0u64);
+        while sent < total {
+            let len = usize::try_from((total - sent).min(BULK_LINE as u64)).unwrap_or(BULK_LINE);
+            stream
+                .write_all(&bulk_line(k, len))
+                .map_err(|e| format!("write after {sent} bytes: {e}"))?;
+            sent += len as u64;
+            k += 1;
+        }
+        stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| format!("shutdown: {e}"))
+    });
+    let (mut got, mut k) = (0u64, 0u64);
+    let mut line = Vec::with_capacity(BULK_LINE);
+    let read_result = loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if line != bulk_line(k, n) {
+                    break Err(format!("line {k} came back altered after {got} bytes"));
+                }
+                got += n as u64;
+                k += 1;
+            }
+            Err(e) => break Err(format!("read after {got} bytes: {e}")),
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let written = writer
+        .join()
+        .map_err(|_| failed("writer thread panicked"))?;
+    say(&format!("bytes: {got} seconds: {secs:.3}"));
+    written.map_err(|e| failed(format!("{addr}: {e}")))?;
+    read_result.map_err(|e| failed(format!("{addr}: {e}")))?;
+    if got != total {
+        return Err(failed(format!(
+            "{addr}: sent {total} bytes, {got} came back"
+        )));
+    }
+    Ok(())
+}
+
+/// Prints a line and flushes, so that a harness reading the log sees it at once.
+fn say(line: &str) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
 }
 
 fn tcp_connect(args: &Args) -> Outcome {
@@ -304,8 +414,7 @@ fn tcp_connect(args: &Args) -> Outcome {
 
 /// Prints `listening on ...` and flushes, so that a harness waiting for it sees it.
 fn announce(what: &str) {
-    println!("listening on {what}");
-    let _ = std::io::stdout().flush();
+    say(&format!("listening on {what}"));
 }
 
 fn http_name(args: &Args) -> Outcome {
@@ -542,6 +651,7 @@ fn main() -> ExitCode {
         "tcp-echo" => tcp_echo(&args),
         "tcp-check" => tcp_check(&args),
         "tcp-hold" => tcp_hold(&args),
+        "tcp-bulk" => tcp_bulk(&args),
         "tcp-connect" => tcp_connect(&args),
         "http-name" => http_name(&args),
         "http-get" => http_get(&args),
