@@ -1,6 +1,6 @@
 # flannel-rs image: flanneld and the flannel CNI plugin, for a DaemonSet in place of upstream's.
 FROM rust:1-bookworm AS build
-RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends protobuf-compiler libprotobuf-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN cargo build --release -p flanneld -p flannel-cni
