@@ -9,31 +9,17 @@ use flannel_integration::cluster::{net_config, Cluster, Instance};
 use flannel_integration::{workspace_bin, Lab};
 use serde_json::Value;
 
+mod common;
+use common::{inst, key, wait};
+
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
 const PORT: u16 = 7000;
-
-fn inst(args: &[&str]) -> Instance {
-    Instance {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
-fn key(subnet: &str) -> String {
-    format!("/coreos.com/network/subnets/{}", subnet.replace('/', "-"))
-}
 
 fn vtep_mac(c: &Cluster, node: usize) -> String {
     let out = c.ip(node, "-j link show flannel.1").unwrap();
     let v: Value = serde_json::from_str(&out).unwrap();
     v[0]["address"].as_str().unwrap().to_string()
-}
-
-fn wait(what: &str, secs: u64, f: impl FnMut() -> bool) {
-    if let Err(e) = Lab::wait_until(Duration::from_secs(secs), what, f) {
-        panic!("{e:#}");
-    }
 }
 
 /// A cluster with `nodes` nodes running `backend`, a pod on each node and a TCP echo in each pod.

@@ -4,10 +4,10 @@
 //! `--ip-masq-fully-random-disable`, exit status 0 on SIGINT and SIGTERM, and a dead task
 //! stopping flanneld.
 
-use std::time::Duration;
+use flannel_integration::cluster::{net_config, Cluster};
 
-use flannel_integration::cluster::{net_config, Cluster, Instance};
-use flannel_integration::Lab;
+mod common;
+use common::{inst, key, wait};
 
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
@@ -15,23 +15,6 @@ const HEALTH_PORT: u16 = 8471;
 /// Rejects node 1's connections to etcd (the lab's etcd listens on the fabric router).
 const CUT_ETCD: &str =
     "OUTPUT -p tcp -d 198.18.0.254 --dport 2379 -j REJECT --reject-with tcp-reset";
-
-fn inst(args: &[&str]) -> Instance {
-    Instance {
-        args: args.iter().map(|s| s.to_string()).collect(),
-        ..Default::default()
-    }
-}
-
-fn key(subnet: &str) -> String {
-    format!("/coreos.com/network/subnets/{}", subnet.replace('/', "-"))
-}
-
-fn wait(what: &str, secs: u64, f: impl FnMut() -> bool) {
-    if let Err(e) = Lab::wait_until(Duration::from_secs(secs), what, f) {
-        panic!("{e:#}");
-    }
-}
 
 fn vxlan_lease(c: &Cluster, subnet: &str, ip: &str, mac: &str) {
     let value = format!(

@@ -10,18 +10,11 @@ use flannel_integration::cluster::{Cluster, Instance};
 use flannel_integration::{workspace_bin, Lab};
 use serde_json::Value;
 
+mod common;
+use common::{key, wait};
+
 const PORT: u16 = 7000;
 const UDP_PORT: u16 = 8285;
-
-fn wait(what: &str, secs: u64, f: impl FnMut() -> bool) {
-    if let Err(e) = Lab::wait_until(Duration::from_secs(secs), what, f) {
-        panic!("{e:#}");
-    }
-}
-
-fn key(subnet: &str) -> String {
-    format!("/coreos.com/network/subnets/{}", subnet.replace('/', "-"))
-}
 
 /// `ping` from `ns` with extra options; true when a reply came back.
 fn ping_with(c: &Cluster, ns: &str, to: Ipv4Addr, opts: &str) -> bool {
