@@ -9,6 +9,10 @@
 //! - receiver: take runs of datagrams from its UDP socket (recvmmsg + UDP GRO), check each
 //!   packet against the sender's lease, and write the accepted ones to the TUN in one batch.
 //!
+//! One more thread folds the kernel's own drops at the TUN queue (`tx_dropped` of the device:
+//! packets routed into it while a sender thread fell behind) into the `tun-queue` counter; the
+//! receiver counts the drops the kernel reports at its socket (`socket-queue`).
+//!
 //! The threads read the route table through an atomic pointer: lease changes never stall them.
 
 use std::io;
@@ -78,8 +82,12 @@ pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
     Ok(devs)
 }
 
+/// How often the kernel's drops at the TUN queue are folded into the counters.
+const TUN_DROPS_EVERY: Duration = Duration::from_secs(1);
+
 /// Start the threads: per TUN queue one UDP socket on `bind` and a sender and a receiver
-/// thread. A thread that dies reports on `failed`.
+/// thread, plus one that counts the kernel's drops at the TUN queue. A data-path thread that
+/// dies reports on `failed`.
 pub fn start(
     devs: Vec<Arc<SyncDevice>>,
     bind: SocketAddrV4,
@@ -87,6 +95,12 @@ pub fn start(
     routes: Arc<Routes>,
     failed: UnboundedSender<String>,
 ) -> io::Result<()> {
+    if let Some(name) = devs.first().and_then(|d| d.name().ok()) {
+        let routes = routes.clone();
+        std::thread::Builder::new()
+            .name("udp-tun-drops".into())
+            .spawn(move || count_tun_queue_drops(&name, &routes))?;
+    }
     for (q, dev) in devs.into_iter().enumerate() {
         let sock =
             Arc::new(Socket::bind(bind).map_err(|e| {
@@ -111,6 +125,59 @@ pub fn start(
         }
     }
     Ok(())
+}
+
+/// The kernel's `tx_dropped` of the TUN device: packets routed into it that it dropped, as
+/// its queue to flanneld was full (or, while flanneld is down, had no reader).
+fn tun_tx_dropped(name: &str) -> io::Result<u64> {
+    let path = format!("/sys/class/net/{name}/statistics/tx_dropped");
+    let text = std::fs::read_to_string(&path)?;
+    text.trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))
+}
+
+/// Growth of a kernel counter from `prev` to `now` (a counter that went back, e.g. a device
+/// re-created, counts from 0).
+fn growth(prev: u64, now: u64) -> u64 {
+    if now >= prev {
+        now - prev
+    } else {
+        now
+    }
+}
+
+/// Fold the TUN queue drops the kernel counts into `tun-queue`, once a second, from the value
+/// at start (drops while no flanneld read the persistent device are not ours to count).
+fn count_tun_queue_drops(name: &str, routes: &Routes) {
+    let mut prev = match tun_tx_dropped(name) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(
+                dev = name,
+                "cannot read the TUN device's drop counter, tun-queue drops stay uncounted: {e}"
+            );
+            return;
+        }
+    };
+    let mut warn_read = Every::default();
+    loop {
+        std::thread::sleep(TUN_DROPS_EVERY);
+        match tun_tx_dropped(name) {
+            Ok(now) => {
+                let n = growth(prev, now);
+                if n > 0 {
+                    routes.unattributed.dropped(DropReason::TunQueue, n);
+                }
+                prev = now;
+            }
+            Err(e) => {
+                if warn_read.due() {
+                    warn!(dev = name, "cannot read the TUN device's drop counter: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// Rate limit for one kind of warning.
@@ -351,6 +418,8 @@ fn recv_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes) -> io::Error {
     let mut gro = GROTable::default();
     let mut warn_sender = Every::default();
     let mut warn_tun = Every::default();
+    // The socket's drop count as last seen (it starts at 0 with the socket).
+    let mut socket_drops = 0u32;
     loop {
         let n = match rx.recv(sock) {
             Ok(n) => n,
@@ -367,6 +436,15 @@ fn recv_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes) -> io::Error {
         let mut tally = Tally::default();
         for i in 0..n {
             let d = rx.get(i);
+            if let Some(n) = d.socket_drops {
+                let new = n.wrapping_sub(socket_drops);
+                if new > 0 {
+                    routes
+                        .unattributed
+                        .dropped(DropReason::SocketQueue, u64::from(new));
+                }
+                socket_drops = n;
+            }
             let senders = table.senders(d.from);
             for pkt in d.iter() {
                 match table::inbound(&table, senders, pkt) {
@@ -468,6 +546,14 @@ mod tests {
                 m.apply(&mut p);
                 p
             })
+    }
+
+    #[test]
+    fn kernel_counter_growth() {
+        assert_eq!(growth(5, 5), 0);
+        assert_eq!(growth(5, 12), 7);
+        // Re-created device: the counter restarted.
+        assert_eq!(growth(12, 3), 3);
     }
 
     proptest! {

@@ -35,12 +35,19 @@ pub enum DropReason {
     NoRoute,
     /// The UDP socket refused the datagram.
     SendError,
+    /// The kernel dropped datagrams at our UDP socket: its receive queue was full
+    /// (`SO_RXQ_OVFL`; a GRO run the kernel dropped whole counts once per datagram or per run,
+    /// as the kernel counts it).
+    SocketQueue,
     /// The TUN device refused the packet.
     TunError,
+    /// The kernel dropped a packet routed into the TUN device because the device's queue was
+    /// full (the sending thread fell behind): the device's `tx_dropped` since flanneld started.
+    TunQueue,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 10] = [
         DropReason::UnknownSender,
         DropReason::InnerSource,
         DropReason::Malformed,
@@ -48,7 +55,9 @@ impl DropReason {
         DropReason::Ttl,
         DropReason::NoRoute,
         DropReason::SendError,
+        DropReason::SocketQueue,
         DropReason::TunError,
+        DropReason::TunQueue,
     ];
 
     pub fn name(self) -> &'static str {
@@ -60,7 +69,9 @@ impl DropReason {
             DropReason::Ttl => "ttl",
             DropReason::NoRoute => "no-route",
             DropReason::SendError => "send-error",
+            DropReason::SocketQueue => "socket-queue",
             DropReason::TunError => "tun-error",
+            DropReason::TunQueue => "tun-queue",
         }
     }
 }
