@@ -9,6 +9,10 @@
 //! - receiver: take runs of datagrams from its UDP socket (recvmmsg + UDP GRO), check each
 //!   packet against the sender's lease, and write the accepted ones to the TUN in one batch.
 //!
+//! One more thread folds the kernel's own drops at the TUN queue (`tx_dropped` of the device:
+//! packets routed into it while a sender thread fell behind) into the `tun-queue` counter; the
+//! receiver counts the drops the kernel reports at its socket (`socket-queue`).
+//!
 //! The threads read the route table through an atomic pointer: lease changes never stall them.
 
 use std::io;
@@ -78,8 +82,12 @@ pub fn open_tun(name: &str, queues: usize) -> io::Result<Vec<Arc<SyncDevice>>> {
     Ok(devs)
 }
 
+/// How often the kernel's drops at the TUN queue are folded into the counters.
+const TUN_DROPS_EVERY: Duration = Duration::from_secs(1);
+
 /// Start the threads: per TUN queue one UDP socket on `bind` and a sender and a receiver
-/// thread. A thread that dies reports on `failed`.
+/// thread, plus one that counts the kernel's drops at the TUN queue. A data-path thread that
+/// dies reports on `failed`.
 pub fn start(
     devs: Vec<Arc<SyncDevice>>,
     bind: SocketAddrV4,
@@ -87,6 +95,12 @@ pub fn start(
     routes: Arc<Routes>,
     failed: UnboundedSender<String>,
 ) -> io::Result<()> {
+    if let Some(name) = devs.first().and_then(|d| d.name().ok()) {
+        let routes = routes.clone();
+        std::thread::Builder::new()
+            .name("udp-tun-drops".into())
+            .spawn(move || count_tun_queue_drops(&name, &routes))?;
+    }
     for (q, dev) in devs.into_iter().enumerate() {
         let sock =
             Arc::new(Socket::bind(bind).map_err(|e| {
@@ -111,6 +125,59 @@ pub fn start(
         }
     }
     Ok(())
+}
+
+/// The kernel's `tx_dropped` of the TUN device: packets routed into it that it dropped, as
+/// its queue to flanneld was full (or, while flanneld is down, had no reader).
+fn tun_tx_dropped(name: &str) -> io::Result<u64> {
+    let path = format!("/sys/class/net/{name}/statistics/tx_dropped");
+    let text = std::fs::read_to_string(&path)?;
+    text.trim()
+        .parse()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{path}: {e}")))
+}
+
+/// Growth of a kernel counter from `prev` to `now` (a counter that went back, e.g. a device
+/// re-created, counts from 0).
+fn growth(prev: u64, now: u64) -> u64 {
+    if now >= prev {
+        now - prev
+    } else {
+        now
+    }
+}
+
+/// Fold the TUN queue drops the kernel counts into `tun-queue`, once a second, from the value
+/// at start (drops while no flanneld read the persistent device are not ours to count).
+fn count_tun_queue_drops(name: &str, routes: &Routes) {
+    let mut prev = match tun_tx_dropped(name) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(
+                dev = name,
+                "cannot read the TUN device's drop counter, tun-queue drops stay uncounted: {e}"
+            );
+            return;
+        }
+    };
+    let mut warn_read = Every::default();
+    loop {
+        std::thread::sleep(TUN_DROPS_EVERY);
+        match tun_tx_dropped(name) {
+            Ok(now) => {
+                let n = growth(prev, now);
+                if n > 0 {
+                    routes.unattributed.dropped(DropReason::TunQueue, n);
+                }
+                prev = now;
+            }
+            Err(e) => {
+                if warn_read.due() {
+                    warn!(dev = name, "cannot read the TUN device's drop counter: {e}");
+                }
+            }
+        }
+    }
 }
 
 /// Rate limit for one kind of warning.
@@ -351,6 +418,8 @@ fn recv_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes) -> io::Error {
     let mut gro = GROTable::default();
     let mut warn_sender = Every::default();
     let mut warn_tun = Every::default();
+    // The socket's drop count as last seen (it starts at 0 with the socket).
+    let mut socket_drops = 0u32;
     loop {
         let n = match rx.recv(sock) {
             Ok(n) => n,
@@ -367,6 +436,15 @@ fn recv_loop(dev: &SyncDevice, sock: &Socket, routes: &Routes) -> io::Error {
         let mut tally = Tally::default();
         for i in 0..n {
             let d = rx.get(i);
+            if let Some(n) = d.socket_drops {
+                let new = n.wrapping_sub(socket_drops);
+                if new > 0 {
+                    routes
+                        .unattributed
+                        .dropped(DropReason::SocketQueue, u64::from(new));
+                }
+                socket_drops = n;
+            }
             let senders = table.senders(d.from);
             for pkt in d.iter() {
                 match table::inbound(&table, senders, pkt) {
@@ -411,6 +489,125 @@ fn write_tun(
         routes.unattributed.dropped(DropReason::TunError, 1);
         if warn_tun.due() {
             warn!("writing to the TUN device failed: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lease::Lease;
+    use crate::udp::packet::tests::{mutation, spec, Mutation};
+    use crate::udp::sock::MAX_SEGMENTS;
+    use proptest::prelude::*;
+
+    /// Peer subnets of the test table; index 4 of a case means "no peer leases it".
+    const PEERS: [(&str, &str, [u8; 3]); 4] = [
+        ("10.244.2.0/24", "198.18.0.2", [10, 244, 2]),
+        ("10.244.3.0/24", "198.18.0.3", [10, 244, 3]),
+        ("10.244.4.0/24", "198.18.0.4", [10, 244, 4]),
+        ("10.244.5.0/24", "198.18.0.5", [10, 244, 5]),
+    ];
+
+    fn routes() -> Routes {
+        let r = Routes::new(8285);
+        let leases: Vec<Lease> = PEERS
+            .iter()
+            .map(|(s, ip, _)| Lease::for_test(s, ip, ""))
+            .collect();
+        r.publish(&leases);
+        r
+    }
+
+    /// One packet of a batch read from the TUN: its peer (4: none), a payload length (mostly
+    /// one MSS, so that runs form), a TTL and a change.
+    fn tun_packet() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop_oneof![4 => 0usize..2, 1 => 0usize..5],
+            prop_oneof![6 => Just(1400usize), 1 => Just(600), 1 => 0usize..1400],
+            prop_oneof![8 => Just(64u8), 1 => Just(1), 1 => any::<u8>()],
+            prop_oneof![8 => Just(Mutation::None), 1 => mutation()],
+            any::<u8>(),
+        )
+            .prop_flat_map(|(peer, len, ttl, m, host)| {
+                let dst = match PEERS.get(peer) {
+                    Some((_, _, n)) => [n[0], n[1], n[2], host],
+                    None => [10, 244, 9, host],
+                };
+                (spec(Just([10, 244, 1, 7]), Just(dst)), Just((len, ttl, m)))
+            })
+            .prop_map(|(mut s, (len, ttl, m))| {
+                s.ttl = ttl;
+                s.ihl = 5;
+                s.proto = 6;
+                s.frag = 0x4000;
+                s.payload = vec![0xab; len];
+                let mut p = s.build();
+                m.apply(&mut p);
+                p
+            })
+    }
+
+    #[test]
+    fn kernel_counter_growth() {
+        assert_eq!(growth(5, 5), 0);
+        assert_eq!(growth(5, 12), 7);
+        // Re-created device: the counter restarted.
+        assert_eq!(growth(12, 3), 3);
+    }
+
+    proptest! {
+        /// Between the TUN read and the UDP send nothing is lost or reordered: every packet of
+        /// a batch is either sent (in read order, TTL one less), answered as unreachable or
+        /// counted as a drop; the GSO runs cover the sent packets in order, one peer each, in
+        /// the shape UDP GSO needs; and the counters add up to the batch.
+        #[test]
+        fn a_batch_is_sent_in_order_or_counted(
+            pkts in proptest::collection::vec(tun_packet(), 1..150),
+            max_seg in prop_oneof![Just(MAX_SEGMENTS), Just(1usize), 1usize..MAX_SEGMENTS],
+        ) {
+            let r = routes();
+            let table = r.load();
+            let before = pkts.clone();
+            let mut pkts = pkts;
+            let sizes: Vec<usize> = pkts.iter().map(Vec::len).collect();
+            let mut bufs: Vec<&mut [u8]> = pkts.iter_mut().map(|p| p.as_mut_slice()).collect();
+            let mut plan = Plan::default();
+            plan.build(&table, &mut bufs, &sizes, max_seg);
+
+            prop_assert!(plan.order.windows(2).all(|w| w[0] < w[1]), "send order {:?}", plan.order);
+            prop_assert_eq!(plan.order.len() + plan.unreachable.len() + plan.drops.len(), sizes.len());
+            for &i in &plan.order {
+                prop_assert_eq!(bufs[i][8], before[i][8] - 1);
+            }
+            let mut next = 0;
+            for g in &plan.groups {
+                prop_assert_eq!(g.start, next);
+                prop_assert!(g.end > g.start && g.end - g.start <= max_seg);
+                let peer = plan.peers[g.start];
+                prop_assert!(plan.peers[g.start..g.end].iter().all(|p| *p == peer));
+                prop_assert_eq!(g.to, table.peer(peer).addr);
+                let lens: Vec<usize> = plan.order[g.start..g.end].iter().map(|&i| sizes[i]).collect();
+                if lens.len() > 1 {
+                    let (last, rest) = lens.split_last().unwrap();
+                    prop_assert!(rest.iter().all(|l| *l == lens[0]) && *last <= lens[0], "{:?}", lens);
+                    prop_assert!(lens.iter().sum::<usize>() <= MAX_GSO_BYTES);
+                }
+                next = g.end;
+            }
+            prop_assert_eq!(next, plan.order.len());
+
+            let drops = plan.drops.len() as u64;
+            plan.count(&table, &sizes, &r);
+            let traffic = r.traffic();
+            let sent: u64 = traffic.values().map(|t| t.tx_packets).sum();
+            let bytes: u64 = traffic.values().map(|t| t.tx_bytes).sum();
+            let dropped: u64 = traffic.values().chain([&r.unattributed.snapshot()])
+                .flat_map(|t| t.drops.values())
+                .sum();
+            prop_assert_eq!(sent, plan.order.len() as u64);
+            prop_assert_eq!(bytes, plan.order.iter().map(|&i| sizes[i] as u64).sum::<u64>());
+            prop_assert_eq!(dropped, drops);
         }
     }
 }

@@ -36,10 +36,13 @@ pub enum Malformed {
     BadHeaderLength(usize),
     #[error("IPv4 total length {header} differs from the {datagram} bytes received")]
     LengthMismatch { header: usize, datagram: usize },
+    #[error("IPv4 header checksum is wrong")]
+    BadChecksum,
 }
 
-/// Parse `pkt` as exactly one IPv4 packet: version 4, a header length inside the packet, and a
-/// total length equal to the number of bytes (nothing before or after the packet).
+/// Parse `pkt` as exactly one IPv4 packet: version 4, a header length inside the packet, a
+/// total length equal to the number of bytes (nothing before or after the packet) and a right
+/// header checksum (the kernel would drop the packet otherwise, uncounted).
 pub fn parse(pkt: &[u8]) -> Result<Header, Malformed> {
     if pkt.len() < MIN_HEADER {
         return Err(Malformed::TooShort(pkt.len()));
@@ -58,6 +61,9 @@ pub fn parse(pkt: &[u8]) -> Result<Header, Malformed> {
             header: total_len,
             datagram: pkt.len(),
         });
+    }
+    if !header_checksum_ok(pkt, header_len) {
+        return Err(Malformed::BadChecksum);
     }
     Ok(Header {
         src: src(pkt),
@@ -226,6 +232,9 @@ pub(crate) mod tests {
         assert_eq!(parse(&ihl), Err(Malformed::BadHeaderLength(16)));
         ihl[0] = 0x4f;
         assert_eq!(parse(&ihl), Err(Malformed::BadHeaderLength(60)));
+        let mut sum = p.clone();
+        sum[10] ^= 1;
+        assert_eq!(parse(&sum), Err(Malformed::BadChecksum));
     }
 
     #[test]
@@ -258,13 +267,266 @@ pub(crate) mod tests {
         assert!(unreachable(&icmp).is_none());
         let mut frag = packet([10, 244, 1, 2], [10, 244, 99, 5], 17, 63, &[0u8; 8]);
         frag[6..8].copy_from_slice(&185u16.to_be_bytes());
+        reseal(&mut frag);
         assert!(unreachable(&frag).is_none());
         // A first fragment (more-fragments set, offset 0) does get one.
         frag[6..8].copy_from_slice(&0x2000u16.to_be_bytes());
+        reseal(&mut frag);
         assert!(unreachable(&frag).is_some());
     }
 
+    /// The parts of a valid IPv4 packet, for the property tests here and in `table`.
+    #[derive(Debug, Clone)]
+    pub(crate) struct Spec {
+        pub src: [u8; 4],
+        pub dst: [u8; 4],
+        pub proto: u8,
+        pub ttl: u8,
+        pub id: u16,
+        /// Flags and fragment offset (bytes 6..8).
+        pub frag: u16,
+        /// Header length in 32-bit words, 5..=15 (options filled with 1, "no operation").
+        pub ihl: u8,
+        pub payload: Vec<u8>,
+    }
+
+    impl Spec {
+        /// The packet, header checksum right.
+        pub(crate) fn build(&self) -> Vec<u8> {
+            let hl = usize::from(self.ihl) * 4;
+            let mut p = vec![1u8; hl + self.payload.len()];
+            p[0] = 0x40 | self.ihl;
+            p[1] = 0;
+            let total = p.len() as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            p[4..6].copy_from_slice(&self.id.to_be_bytes());
+            p[6..8].copy_from_slice(&self.frag.to_be_bytes());
+            p[8] = self.ttl;
+            p[9] = self.proto;
+            p[12..16].copy_from_slice(&self.src);
+            p[16..20].copy_from_slice(&self.dst);
+            p[hl..].copy_from_slice(&self.payload);
+            reseal(&mut p);
+            p
+        }
+    }
+
+    /// Recompute the header checksum of a packet whose header is inside it.
+    pub(crate) fn reseal(p: &mut [u8]) {
+        let hl = usize::from(p[0] & 0x0f) * 4;
+        if p.len() < MIN_HEADER || hl < MIN_HEADER || hl > p.len() {
+            return;
+        }
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = checksum(&p[..hl]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// Valid packets with these addresses: any protocol, TTL, options, fragment field, payload.
+    pub(crate) fn spec(
+        src: impl Strategy<Value = [u8; 4]>,
+        dst: impl Strategy<Value = [u8; 4]>,
+    ) -> impl Strategy<Value = Spec> {
+        (
+            src,
+            dst,
+            prop_oneof![Just(6u8), Just(17), Just(PROTO_ICMP), any::<u8>()],
+            any::<u8>(),
+            any::<u16>(),
+            prop_oneof![Just(0u16), Just(0x4000), Just(0x2000), any::<u16>()],
+            prop_oneof![3 => Just(5u8), 1 => 6u8..=15],
+            proptest::collection::vec(any::<u8>(), 0..120),
+        )
+            .prop_map(|(src, dst, proto, ttl, id, frag, ihl, payload)| Spec {
+                src,
+                dst,
+                proto,
+                ttl,
+                id,
+                frag,
+                ihl,
+                payload,
+            })
+    }
+
+    /// A change to a valid packet. The field changes (`Source`, `TotalLen`, `Ttl`, `Version`,
+    /// `HeaderLen`) fix the header checksum afterwards, so that they reach the checks behind it;
+    /// `Flip` does not.
+    #[derive(Debug, Clone, PartialEq)]
+    pub(crate) enum Mutation {
+        None,
+        /// XOR a (non-zero) mask into the byte at this index (modulo the length).
+        Flip(usize, u8),
+        /// Remove this many bytes (at least 1) from the end.
+        Truncate(usize),
+        /// Append these bytes.
+        Extend(Vec<u8>),
+        Source([u8; 4]),
+        TotalLen(u16),
+        Ttl(u8),
+        Version(u8),
+        HeaderLen(u8),
+    }
+
+    impl Mutation {
+        pub(crate) fn apply(&self, p: &mut Vec<u8>) {
+            match self {
+                Mutation::None => {}
+                Mutation::Flip(at, mask) => {
+                    let at = at % p.len();
+                    p[at] ^= mask;
+                }
+                Mutation::Truncate(n) => p.truncate(p.len().saturating_sub(*n)),
+                Mutation::Extend(b) => p.extend_from_slice(b),
+                Mutation::Source(a) => {
+                    p[12..16].copy_from_slice(a);
+                    reseal(p);
+                }
+                Mutation::TotalLen(n) => {
+                    p[2..4].copy_from_slice(&n.to_be_bytes());
+                    reseal(p);
+                }
+                Mutation::Ttl(t) => {
+                    p[8] = *t;
+                    reseal(p);
+                }
+                Mutation::Version(v) => {
+                    p[0] = (v << 4) | (p[0] & 0x0f);
+                    reseal(p);
+                }
+                Mutation::HeaderLen(l) => {
+                    p[0] = (p[0] & 0xf0) | (l & 0x0f);
+                    reseal(p);
+                }
+            }
+        }
+    }
+
+    /// Mutations, "none" weighted so that a good share of the cases stays valid.
+    pub(crate) fn mutation() -> impl Strategy<Value = Mutation> {
+        prop_oneof![
+            4 => Just(Mutation::None),
+            1 => (any::<usize>(), 1u8..).prop_map(|(a, m)| Mutation::Flip(a, m)),
+            1 => (1usize..40).prop_map(Mutation::Truncate),
+            1 => proptest::collection::vec(any::<u8>(), 1..40).prop_map(Mutation::Extend),
+            1 => any::<[u8; 4]>().prop_map(Mutation::Source),
+            1 => any::<u16>().prop_map(Mutation::TotalLen),
+            1 => any::<u8>().prop_map(Mutation::Ttl),
+            1 => (0u8..16).prop_map(Mutation::Version),
+            1 => (0u8..16).prop_map(Mutation::HeaderLen),
+        ]
+    }
+
+    /// Share of `cases` cases drawn from `strategy` for which `accepted` holds (deterministic
+    /// seed): the property tests' check that their accepting branch is exercised.
+    pub(crate) fn accepted_share<S: Strategy>(
+        strategy: S,
+        cases: usize,
+        mut accepted: impl FnMut(S::Value) -> bool,
+    ) -> f64 {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut yes = 0;
+        for _ in 0..cases {
+            let v = strategy
+                .new_tree(&mut runner)
+                .expect("strategy generates")
+                .current();
+            yes += usize::from(accepted(v));
+        }
+        yes as f64 / cases as f64
+    }
+
+    fn any_addr() -> impl Strategy<Value = [u8; 4]> {
+        any::<[u8; 4]>()
+    }
+
+    /// What `parse` must say about a mutated valid packet, when the mutation decides it.
+    fn expect_accepted(m: &Mutation, valid: &[u8], mutated: &[u8]) -> Option<bool> {
+        let hl = usize::from(valid[0] & 0x0f) * 4;
+        match m {
+            Mutation::None | Mutation::Source(_) | Mutation::Ttl(_) => Some(true),
+            Mutation::Truncate(_) | Mutation::Extend(_) => Some(mutated.len() == valid.len()),
+            // One flipped byte always changes the one's-complement sum of the header.
+            Mutation::Flip(at, _) => Some(at % valid.len() >= hl),
+            Mutation::TotalLen(n) => Some(usize::from(*n) == valid.len()),
+            Mutation::Version(v) => Some(*v == 4),
+            Mutation::HeaderLen(_) => None,
+        }
+    }
+
+    #[test]
+    fn valid_packet_properties_mostly_accept() {
+        let share = accepted_share(
+            (spec(any_addr(), any_addr()), mutation()),
+            2000,
+            |(s, m)| {
+                let mut p = s.build();
+                m.apply(&mut p);
+                parse(&p).is_ok()
+            },
+        );
+        assert!(
+            share > 0.4,
+            "only {share:.2} of the generated packets parse"
+        );
+    }
+
     proptest! {
+        /// Valid packets, changed or not: what parses is exactly one well-formed IPv4 packet
+        /// (version 4, header inside, total length = bytes, header checksum right) with the
+        /// fields it was built with, and every change either keeps it valid or is refused.
+        #[test]
+        fn parse_accepts_exactly_the_valid_packets(s in spec(any_addr(), any_addr()), m in mutation()) {
+            let valid = s.build();
+            let mut p = valid.clone();
+            m.apply(&mut p);
+            let got = parse(&p);
+            if let Some(want) = expect_accepted(&m, &valid, &p) {
+                prop_assert_eq!(got.is_ok(), want, "{:?} -> {:?}", m, got);
+            }
+            if let Ok(h) = got {
+                prop_assert_eq!(p[0] >> 4, 4);
+                prop_assert_eq!(h.total_len, p.len());
+                prop_assert!(h.header_len >= MIN_HEADER && h.header_len <= p.len());
+                prop_assert!(header_checksum_ok(&p, h.header_len));
+                prop_assert_eq!(h.src, src(&p));
+                prop_assert_eq!(h.dst, dst(&p));
+                if m == Mutation::None {
+                    prop_assert_eq!(h.src, Ipv4Addr::from(s.src));
+                    prop_assert_eq!(h.dst, Ipv4Addr::from(s.dst));
+                    prop_assert_eq!((h.protocol, h.ttl), (s.proto, s.ttl));
+                    prop_assert_eq!(h.header_len, usize::from(s.ihl) * 4);
+                    prop_assert_eq!(h.fragment_offset, s.frag & 0x1fff);
+                }
+                // The TTL decrement keeps an accepted packet valid, one less, never below 0.
+                let mut d = p.clone();
+                let ttl = decrement_ttl(&mut d);
+                prop_assert_eq!(ttl, h.ttl.saturating_sub(1));
+                prop_assert_eq!(d[8], ttl);
+                prop_assert!(parse(&d).is_ok());
+                prop_assert_eq!(&d[12..], &p[12..]);
+            }
+        }
+
+        /// The ICMP reply is due exactly for accepted packets that are neither ICMP nor a
+        /// later fragment, and is itself a valid packet back to the sender quoting it.
+        #[test]
+        fn unreachable_replies_to_valid_packets(s in spec(any_addr(), any_addr()), m in mutation()) {
+            let mut p = s.build();
+            m.apply(&mut p);
+            let due = parse(&p).is_ok_and(|h| h.protocol != PROTO_ICMP && h.fragment_offset == 0);
+            let r = unreachable(&p);
+            prop_assert_eq!(r.is_some(), due);
+            if let Some(r) = r {
+                let h = parse(&r).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!((h.src, h.dst, h.protocol), (dst(&p), src(&p), PROTO_ICMP));
+                prop_assert_eq!(checksum(&r[20..]), 0);
+                let quoted = (usize::from(p[0] & 0x0f) * 4 + 8).min(p.len());
+                prop_assert_eq!(&r[28..], &p[..quoted]);
+            }
+        }
+
         /// Any bytes: parsing, the TTL decrement and the ICMP builder never panic, and a parsed
         /// packet always satisfies the "exactly one packet" invariants.
         #[test]

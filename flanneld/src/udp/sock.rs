@@ -76,6 +76,8 @@ impl Socket {
         sock.bind(&SockAddr::from(addr))?;
         let fd = sock.as_raw_fd();
         let gro = setsockopt_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1).is_ok();
+        // Each datagram then carries the socket's drop count (receive queue full): counted.
+        let _ = setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1);
         // Setting a zero segment size is a no-op that fails on kernels without UDP GSO.
         let gso = setsockopt_int(fd, libc::SOL_UDP, libc::UDP_SEGMENT, 0).is_ok();
         Ok(Socket { sock, gso, gro })
@@ -221,6 +223,9 @@ pub struct Datagrams<'a> {
     pub from: SocketAddrV4,
     pub data: &'a [u8],
     pub segment: usize,
+    /// The kernel's count of datagrams dropped at this socket so far (its receive queue was
+    /// full), when it is not zero (`SO_RXQ_OVFL`).
+    pub socket_drops: Option<u32>,
 }
 
 /// Reusable recvmmsg state.
@@ -302,6 +307,7 @@ impl Receiver {
         let m = &self.msgs[i];
         let len = (m.msg_len as usize).min(RECV_BUF);
         let mut segment = len;
+        let mut socket_drops = None;
         // SAFETY: the kernel filled msg_control/msg_controllen for this header.
         unsafe {
             let mut c = libc::CMSG_FIRSTHDR(&m.msg_hdr);
@@ -312,6 +318,9 @@ impl Receiver {
                         segment = s as usize;
                     }
                 }
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SO_RXQ_OVFL {
+                    socket_drops = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
+                }
                 c = libc::CMSG_NXTHDR(&m.msg_hdr, c);
             }
         }
@@ -319,6 +328,7 @@ impl Receiver {
             from: from_sockaddr_in(&self.addrs[i]),
             data: &self.bufs[i][..len],
             segment,
+            socket_drops,
         }
     }
 }
