@@ -205,8 +205,14 @@ fn lease_attrs(
     }
 }
 
-/// The iptables keeper: ensure our rules every `resync` seconds (blocking commands, own thread).
-fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>) {
+/// The iptables keeper: ensure our rules every `resync` seconds. It runs blocking commands, so
+/// it is a loop for a blocking thread (`tokio::task::spawn_blocking`) that never returns.
+fn rules_keeper(
+    f: &Flags,
+    network: Ipv4Net,
+    subnet: Ipv4Net,
+    shared: Arc<Shared>,
+) -> impl FnOnce() + Send + 'static {
     let iptables = ipt::Iptables::new();
     let mut sets = Vec::new();
     if f.ip_masq {
@@ -217,7 +223,7 @@ fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>
         sets.push(ipt::flannel::forward_rules(network));
     }
     let resync = Duration::from_secs(f.iptables_resync);
-    std::thread::spawn(move || loop {
+    move || loop {
         let mut ok = true;
         for set in &sets {
             match ipt::ensure(&iptables, set) {
@@ -236,7 +242,7 @@ fn spawn_rules(f: &Flags, network: Ipv4Net, subnet: Ipv4Net, shared: Arc<Shared>
             shared.rules_ready.store(true, Ordering::Relaxed);
         }
         std::thread::sleep(resync);
-    });
+    }
 }
 
 /// The daemon's long-running tasks, by name. None of them ends while flanneld is healthy, so
@@ -341,7 +347,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
 
     let mtu = backend.mtu();
     let shared = Shared::new(cfg.network, backend, own);
-    spawn_rules(&f, cfg.network, subnet, shared.clone());
+    let rules = rules_keeper(&f, cfg.network, subnet, shared.clone());
     let (datapath_tx, mut datapath_failed) = mpsc::unbounded_channel();
     if let (Some(queues), Some(routes), BackendConfig::Udp { port }) =
         (tun_queues, shared.udp.clone(), &cfg.backend)
@@ -355,6 +361,11 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     let (expiry_tx, expiry_rx) = mpsc::unbounded_channel();
     let status = server::bind_status(&status_socket)?;
     let mut tasks = Supervisor::default();
+    tasks.spawn("iptables rules", async move {
+        tokio::task::spawn_blocking(rules)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))
+    });
     tasks.spawn(
         "lease watch",
         forever(

@@ -71,7 +71,10 @@ fn daemon(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(flanneld::daemon::run(cli.flags, cli.status_socket)) {
+    let result = rt.block_on(flanneld::daemon::run(cli.flags, cli.status_socket));
+    // Blocking tasks (the iptables keeper sleeps between checks) are not waited for.
+    rt.shutdown_background();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
