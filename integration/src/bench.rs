@@ -120,14 +120,19 @@ pub fn pass(ok: bool) -> String {
 }
 
 /// The `main` of a benchmark: parse the options with clap (which prints `--help` and exits 2
-/// on bad usage), run, and map the outcome to the exit status (1 when a step failed).
+/// on bad usage), run, and map the outcome to the exit status (see [`exit_code`]).
 pub fn main_with<O: clap::Parser>(
     name: &str,
     run: impl FnOnce(&O) -> Result<bool>,
 ) -> std::process::ExitCode {
+    exit_code(name, run(&O::parse()))
+}
+
+/// Exit status of a benchmark run: 0 when every step ran, 1 when a step failed (`Ok(false)`,
+/// the summary was printed) or the run stopped with an error (printed here).
+pub fn exit_code(name: &str, outcome: Result<bool>) -> std::process::ExitCode {
     use std::process::ExitCode;
-    let opts = O::parse();
-    match run(&opts) {
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -235,30 +240,45 @@ impl Sampler {
 
     /// Runs `f` as one sample named `what`, reading the steal counters around it; reruns it
     /// while its steal exceeds the threshold (at most `--steal-retries` times).
-    pub fn sample<T>(&mut self, what: &str, mut f: impl FnMut() -> Result<T>) -> Result<Sampled<T>> {
+    pub fn sample<T>(
+        &mut self,
+        what: &str,
+        mut f: impl FnMut() -> Result<T>,
+    ) -> Result<Sampled<T>> {
         let mut attempt = 0;
         loop {
             let before = CpuTimes::read()?;
             let value = f()?;
             let steal = before.steal_percent(&CpuTimes::read()?);
-            if steal <= self.opts.max_steal || attempt >= self.opts.steal_retries {
-                if steal > self.opts.max_steal {
-                    self.over += 1;
-                    println!(
-                        "   {what}: steal {steal:.1}% still above {:.1}% after {attempt} rerun(s), kept",
-                        self.opts.max_steal
-                    );
-                }
-                self.steals.push(steal);
+            if self.keep(what, steal, attempt) {
                 return Ok(Sampled { value, steal });
             }
             attempt += 1;
-            self.reruns += 1;
-            println!(
-                "   {what}: steal {steal:.1}% > {:.1}%, rerunning ({attempt}/{})",
-                self.opts.max_steal, self.opts.steal_retries
-            );
         }
+    }
+
+    /// For a sample that cannot simply be run again (the caller takes a fresh one instead):
+    /// whether to keep the `attempt`-th (from 0) try of `what`, which saw `steal` percent.
+    /// Counts and prints a rerun when not.
+    pub fn keep(&mut self, what: &str, steal: f64, attempt: u32) -> bool {
+        let max = self.opts.max_steal;
+        if steal <= max || attempt >= self.opts.steal_retries {
+            if steal > max {
+                self.over += 1;
+                println!(
+                    "   {what}: steal {steal:.1}% still above {max:.1}% after {attempt} rerun(s), kept"
+                );
+            }
+            self.steals.push(steal);
+            return true;
+        }
+        self.reruns += 1;
+        println!(
+            "   {what}: steal {steal:.1}% > {max:.1}%, rerunning ({}/{})",
+            attempt + 1,
+            self.opts.steal_retries
+        );
+        false
     }
 
     /// One line on the steal seen: spread over the kept samples and the reruns.
@@ -301,12 +321,24 @@ impl Spread {
         })
     }
 
-    /// "median [min .. max]" with each number formatted by `f` (just the value for one sample).
+    /// "median [min .. max]" with each number formatted by `f` (just the value for one sample);
+    /// a unit after a space that all three share is printed once: "3.6 Gbit/s [3.1 .. 3.8]".
     pub fn show(&self, f: impl Fn(f64) -> String) -> String {
+        let med = f(self.median);
         if self.n == 1 {
-            return f(self.median);
+            return med;
         }
-        format!("{} [{} .. {}]", f(self.median), f(self.min), f(self.max))
+        let (lo, hi) = (f(self.min), f(self.max));
+        let unit = |s: &str| {
+            s.split_once(' ')
+                .map(|(n, u)| (n.to_string(), u.to_string()))
+        };
+        match (unit(&med), unit(&lo), unit(&hi)) {
+            (Some((_, u)), Some((l, ul)), Some((h, uh))) if u == ul && u == uh => {
+                format!("{med} [{l} .. {h}]")
+            }
+            _ => format!("{med} [{lo} .. {hi}]"),
+        }
     }
 }
 
@@ -375,6 +407,20 @@ ctxt 99
     }
 
     #[test]
+    fn sampler_reruns_a_stolen_sample_a_bounded_number_of_times() {
+        let mut s = Sampler::new(&StealOpts {
+            max_steal: 5.0,
+            steal_retries: 2,
+        });
+        assert!(s.keep("a", 1.0, 0));
+        assert!(!s.keep("b", 9.0, 0));
+        assert!(!s.keep("b", 9.0, 1));
+        assert!(s.keep("b", 9.0, 2));
+        assert_eq!((s.reruns, s.over), (2, 1));
+        assert!(s.summary().contains("2 rerun(s)"), "{}", s.summary());
+    }
+
+    #[test]
     fn percentile_is_nearest_rank() {
         let v = [5.0, 1.0, 4.0, 2.0, 3.0];
         assert_eq!(percentile(&v, 0.0), 1.0);
@@ -390,6 +436,16 @@ ctxt 99
         let s = Spread::of(&[3.0, 1.0, 2.0]).unwrap();
         assert_eq!((s.min, s.median, s.max, s.n), (1.0, 2.0, 3.0, 3));
         assert_eq!(s.show(|v| format!("{v:.0}")), "2 [1 .. 3]");
+        assert_eq!(s.show(|v| format!("{v:.0} ms")), "2 ms [1 .. 3]");
+        let mixed = Spread::of(&[0.5, 2.0]).unwrap();
+        let f = |v: f64| {
+            if v < 1.0 {
+                format!("{v} ms")
+            } else {
+                format!("{v} s")
+            }
+        };
+        assert_eq!(mixed.show(f), "0.5 ms [0.5 ms .. 2 s]");
         assert_eq!(spread(&[7.0], |v| format!("{v:.0}")), "7");
         assert_eq!(spread(&[], |v| format!("{v:.0}")), "-");
     }

@@ -169,7 +169,9 @@ fn pod_command(lab: &Lab, ns: &str, args: &[&str]) -> Result<Command> {
         lab.prefix()
     );
     let mut cmd = Command::new("ip");
-    cmd.args(["netns", "exec", ns]).args(args).stdin(Stdio::null());
+    cmd.args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null());
     // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -218,8 +220,8 @@ pub fn run(
     let name = format!("iperf3-{tag}");
     let port = opts.port.to_string();
     let log_path = lab.dir().join(format!("{name}.log"));
-    let log = File::create(&log_path)
-        .with_context(|| format!("creating {}", log_path.display()))?;
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let child = pod_command(lab, server, &["iperf3", "-s", "-1", "-p", &port])?
         .stdout(log.try_clone()?)
         .stderr(log)

@@ -47,8 +47,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use clap::Parser;
 use flannel_integration::bench::{
-    main_with, pass, percentile, print_summary, print_table, ratio_spread, ratios, spread,
-    Sampler, StealOpts, Spread, Row,
+    main_with, pass, percentile, print_summary, print_table, ratio_spread, ratios, spread, Row,
+    Sampler, Spread, StealOpts,
 };
 use flannel_integration::cluster::{net_config, Cluster, Instance, PodPair};
 use flannel_integration::iperf::{self, gbit, UdpStats};
@@ -275,7 +275,10 @@ fn run(opts: &Opts) -> Result<bool> {
     print_datapaths(&states, opts.secs);
     let rows = summary_rows(&states);
     print_summary("udp", &rows, &bin.display().to_string(), started.elapsed());
-    println!("({}; figures are median [min .. max] over the rounds)", sampler.summary());
+    println!(
+        "({}; figures are median [min .. max] over the rounds)",
+        sampler.summary()
+    );
     let failures: Vec<String> = states
         .iter()
         .filter_map(|st| {
@@ -480,7 +483,9 @@ fn measure_round(
     );
 
     if dp.small_mss() {
-        let r = sampler.sample(&format!("{name} MSS {SMALL_MSS}"), || small_mss(s, &tag("mss")))?;
+        let r = sampler.sample(&format!("{name} MSS {SMALL_MSS}"), || {
+            small_mss(s, &tag("mss"))
+        })?;
         let (bps, retr) = (r.value.received_bps()?, r.value.retransmits()?);
         figs.mss_bps.push(bps);
         figs.mss_retr.push(retr as f64);
@@ -652,7 +657,12 @@ fn cell(states: &[State], dp: Datapath, f: impl Fn(&Figures) -> String) -> Strin
 }
 
 /// A datapath's median of one figure, or "not run" / "failed".
-fn median_cell(states: &[State], dp: Datapath, pick: fn(&Figures) -> &Vec<f64>, fmt: fn(f64) -> String) -> String {
+fn median_cell(
+    states: &[State],
+    dp: Datapath,
+    pick: fn(&Figures) -> &Vec<f64>,
+    fmt: fn(f64) -> String,
+) -> String {
     cell(states, dp, |f| {
         Spread::of(pick(f)).map_or("-".into(), |s| fmt(s.median))
     })
