@@ -141,6 +141,12 @@ impl Report {
         u64_field(&self.json, &["end", "sum_sent", "retransmits"])
     }
 
+    /// The MSS of iperf3's TCP connection as it read it after connecting
+    /// (`start.tcp_mss_default`, `TCP_MAXSEG`: the segment size the peer's MSS option left).
+    pub fn tcp_mss(&self) -> Result<u64> {
+        u64_field(&self.json, &["start", "tcp_mss_default"])
+    }
+
     /// Datagram counts of a UDP run (see [`UdpStats`]); an error for a TCP run.
     pub fn udp(&self) -> Result<UdpStats> {
         let len = self.udp_len.context("not a UDP run")?;

@@ -408,9 +408,10 @@ fn run(opts: &Opts) -> Result<bool> {
                 "{} `ip link add` veth",
                 p50_p99_runs(&ours, |r| &r.veth_add_ms)
             );
+            // As in the other rows: baseline / ours.
             row.ratio = ratio_spread(
-                &p50s(&ours, |r| &r.kernel_add_ms),
                 &p50s(&ours, |r| &r.veth_add_ms),
+                &p50s(&ours, |r| &r.kernel_add_ms),
             );
             row.result = "info".into();
             rows.push(row);

@@ -490,9 +490,10 @@ fn measure_round(
         figs.mss_bps.push(bps);
         figs.mss_retr.push(retr as f64);
         println!(
-            "   {name}: bulk TCP to a pod advertising MSS {SMALL_MSS}: {}, {retr} retransmits \
-             (steal {:.1}%)",
+            "   {name}: bulk TCP to a pod advertising MSS {SMALL_MSS}: {} (connection MSS {}), \
+             {retr} retransmits (steal {:.1}%)",
             mbit(bps),
+            r.value.tcp_mss()?,
             r.steal
         );
     }
@@ -523,7 +524,14 @@ fn small_mss(s: &mut Setup, tag: &str) -> Result<iperf::Report> {
     s.c.lab
         .sh(&s.p2, &format!("ip route del {route}"))
         .context("removing the advmss route")?;
-    result
+    let report = result?;
+    // The advertised MSS took effect (iperf3's connections use the same route back).
+    let mss = report.tcp_mss()?;
+    ensure!(
+        mss <= u64::from(SMALL_MSS),
+        "iperf3's connection had MSS {mss}, not at most the {SMALL_MSS} advertised"
+    );
+    Ok(report)
 }
 
 /// `ping -c 300 -i 0.002` from `from` to `to`; every reply's `time=` in ms.

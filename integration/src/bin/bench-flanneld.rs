@@ -67,7 +67,7 @@ struct Opts {
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_PEERS))]
     peers: u64,
     /// Rounds of alternated samples.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     rounds: u32,
     /// Duration of each iperf3 run of the throughput step, seconds.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=300))]
