@@ -3,18 +3,24 @@
 //! in another, and the figures read from the client's JSON report (saved as
 //! `<lab dir>/iperf3-<tag>.json`).
 //!
+//! Both run the way a pod's process does: started by us (`ip netns exec`) in a session of
+//! their own (`setsid(2)` before exec, so each gets its own scheduler autogroup, as a
+//! container's process would), not daemonised by iperf3's `-D` and not in the benchmark's
+//! session. The server is waited for until it listens.
+//!
 //! The client runs under `timeout(1)`, so a datapath that stalls mid-test (e.g. a userspace
 //! backend under development) turns into an error instead of a hung benchmark.
 
+use std::fs::File;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
 use crate::lab::Lab;
-use crate::procs::ProcId;
 use crate::services::tail;
 
 /// iperf3's default port.
@@ -129,6 +135,18 @@ impl Report {
         u64_field(&self.json, &["end", "sum_received", "bytes"])
     }
 
+    /// TCP retransmits the sender counted (`end.sum_sent.retransmits`); an error for a UDP run.
+    pub fn retransmits(&self) -> Result<u64> {
+        ensure!(self.udp_len.is_none(), "a UDP run has no retransmits");
+        u64_field(&self.json, &["end", "sum_sent", "retransmits"])
+    }
+
+    /// The MSS of iperf3's TCP connection as it read it after connecting
+    /// (`start.tcp_mss_default`, `TCP_MAXSEG`: the segment size the peer's MSS option left).
+    pub fn tcp_mss(&self) -> Result<u64> {
+        u64_field(&self.json, &["start", "tcp_mss_default"])
+    }
+
     /// Datagram counts of a UDP run (see [`UdpStats`]); an error for a TCP run.
     pub fn udp(&self) -> Result<UdpStats> {
         let len = self.udp_len.context("not a UDP run")?;
@@ -149,9 +167,52 @@ impl Report {
     }
 }
 
+/// `ip netns exec <ns> <args...>` as a pod's process: its own session, stdin closed.
+fn pod_command(lab: &Lab, ns: &str, args: &[&str]) -> Result<Command> {
+    ensure!(
+        ns.starts_with(&format!("{}-", lab.prefix())),
+        "namespace {ns} is not part of lab {}",
+        lab.prefix()
+    );
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns])
+        .args(args)
+        .stdin(Stdio::null());
+    // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// The one-off server; killed and reaped when dropped if it has not exited.
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.running() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
 /// Runs one iperf3 test from `client` to a one-off server in `server` listening on `ip`
-/// (`tag` names the server's log, `iperf3-<tag>`). The server is stopped before returning,
-/// whatever the outcome.
+/// (`tag` names the server's log, `<lab dir>/iperf3-<tag>.log`). The server is stopped before
+/// returning, whatever the outcome.
 pub fn run(
     lab: &mut Lab,
     client: &str,
@@ -164,26 +225,21 @@ pub fn run(
     ensure!(opts.parallel > 0, "iperf3 needs at least one stream");
     let name = format!("iperf3-{tag}");
     let port = opts.port.to_string();
-    let srv = lab.spawn(
-        server,
-        &name,
-        Path::new("iperf3"),
-        &["-s".into(), "-1".into(), "-p".into(), port.clone()],
-        &[],
-    )?;
-    let result = run_client(lab, client, server, ip, &name, srv, opts);
-    // The one-off server exits after the test; stop it if it did not (e.g. the client failed).
+    let log_path = lab.dir().join(format!("{name}.log"));
+    let log =
+        File::create(&log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let child = pod_command(lab, server, &["iperf3", "-s", "-1", "-p", &port])?
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting the iperf3 server in {server}"))?;
+    let mut srv = Server { child };
+    let result = run_client(lab, client, server, ip, &name, &mut srv, opts);
+    // The one-off server exits after the test; give it a moment, then stop it (drop).
     let _ = Lab::wait_until(Duration::from_secs(3), "iperf3 server exit", || {
-        !lab.is_running(srv)
+        !srv.running()
     });
-    if lab.is_running(srv) {
-        if let Err(e) = lab.kill(srv, libc::SIGTERM) {
-            // It may have exited between the check and the signal.
-            if lab.is_running(srv) {
-                return Err(e.context("stopping the iperf3 server"));
-            }
-        }
-    }
+    drop(srv);
     result
 }
 
@@ -193,14 +249,14 @@ fn run_client(
     server: &str,
     ip: Ipv4Addr,
     name: &str,
-    srv: ProcId,
+    srv: &mut Server,
     opts: &Opts,
 ) -> Result<Report> {
     let port = opts.port.to_string();
     let filter = format!("sport = :{port}");
     let mut listening = false;
     for _ in 0..100 {
-        if !lab.is_running(srv) {
+        if !srv.running() {
             bail!("iperf3 server exited:\n{}", tail(&lab.log(name), 10));
         }
         let out = lab.exec(server, &["ss", "-Hltn", &filter])?;
@@ -238,7 +294,9 @@ fn run_client(
     if let Some(len) = &len {
         cmd.extend(["-u", "-b", "0", "-l", len]);
     }
-    let out = lab.exec(client, &cmd)?;
+    let out: Output = pod_command(lab, client, &cmd)?
+        .output()
+        .with_context(|| format!("running the iperf3 client in {client}"))?;
     if matches!(out.status.code(), Some(124 | 137)) {
         bail!(
             "iperf3 client did not finish within {limit} s (stopped by timeout); server log:\n{}",

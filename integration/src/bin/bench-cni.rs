@@ -24,13 +24,21 @@
 //!
 //! For context, the latency step also reports floors measured by the same runner: spawning
 //! `/bin/true`, and `ip link add` / `ip link del` of a veth pair (the kernel's share of an ADD
-//! and a DEL). On a busy machine all figures are noisy: the load average is printed.
+//! and a DEL), and the in-process kernel work of the built-in ADD without any process: the
+//! plugin library's `Kernel` doing `ensure_bridge` + `enable_ip_forward` + `add_veth` +
+//! `configure_pod` for each of the first pods, as `cni-plugin/tests/kernel_netns.rs`'s timed
+//! "full" scenario does (undone before the plugins run).
+//!
+//! Runs alternate: every round runs each implementation once (latency: built-in, execDelegate,
+//! reference; parallel: built-in, reference), each run one sample under the CPU-steal check of
+//! `flannel_integration::bench` (rerun when steal exceeded `--max-steal`). The summary prints
+//! each run's p50 as median [min .. max] over the rounds and the reference / built-in ratio as
+//! the spread of the per-round ratios. The load average is printed too.
 //!
 //! Exit status: 0 when every step ran and checked out (a missed target prints MISS but is not a
 //! failure), 1 when a step failed, 2 on bad usage. If the process is SIGKILLed, remove the lab
 //! with `lab-cleanup`.
 //!
-//! Usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release plugin.
 
 use std::collections::HashSet;
@@ -45,11 +53,16 @@ use std::sync::{mpsc, Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, number_arg, percentile, print_rows, Row};
+use clap::Parser;
+use flannel_cni::dataplane::Dataplane as _;
+use flannel_cni::kernel::{BridgeConfig, Kernel, PodIface, PodRoute};
+use flannel_integration::bench::{
+    exit_code, percentile, print_rows, ratio_spread, ratios, spread, Row, Sampler, Spread,
+    StealOpts,
+};
 use flannel_integration::{require_root, try_workspace_bin, Lab};
 use serde_json::{json, Value};
 
-const USAGE: &str = "usage: bench-cni [--pods N] [--parallel N] [--only latency|parallel]";
 const REF_DIR: &str = "/usr/lib/cni";
 const NETWORK: &str = "10.244.0.0/16";
 const SUBNET: &str = "10.244.1.0/24";
@@ -58,7 +71,9 @@ const MTU: u32 = 1450;
 const NET_NAME: &str = "cbr0";
 const BRIDGE: &str = "cni0";
 /// Usable addresses of the /24 are .2 ..= .254.
-const MAX_PODS: usize = 250;
+const MAX_PODS: u64 = 250;
+/// Pods of the in-process kernel figure (at most the run's pods).
+const KERNEL_RUNS: usize = 20;
 /// Target: reference p50 / ours p50 at least this.
 const TARGET_RATIO: f64 = 4.0;
 /// Per plugin invocation; a hung plugin is SIGKILLed and the step fails.
@@ -76,16 +91,34 @@ const FLOOR_RUNS: usize = 50;
 /// Environment every plugin invocation gets (on top of the CNI_* variables).
 const PLUGIN_PATH_ENV: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 enum Step {
     Latency,
     Parallel,
 }
 
+/// Measures the flannel CNI plugin's built-in path against the reference bridge + host-local
+/// chain, runs alternated over rounds.
+#[derive(Parser, Debug)]
+#[command(name = "bench-cni")]
 struct Opts {
+    /// Run only this step.
+    #[arg(long, value_enum)]
     only: Option<Step>,
-    pods: usize,
-    parallel: usize,
+    /// Pods of each latency run (sequential ADDs, then DELs).
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=MAX_PODS))]
+    pods: u64,
+    /// ADDs started at once in each parallel run.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_PODS))]
+    parallel: u64,
+    /// Rounds; each runs every implementation once.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
+    #[command(flatten)]
+    steal: StealOpts,
+    /// Internal: run the job file inside the node namespace (started by bench-cni itself).
+    #[arg(long, hide = true, value_name = "JOB")]
+    inner: Option<PathBuf>,
 }
 
 impl Opts {
@@ -95,52 +128,18 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--inner") {
-        return match args.get(1) {
-            Some(job) if args.len() == 2 => match inner_main(Path::new(job)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("bench-cni --inner: {e:#}");
-                    ExitCode::FAILURE
-                }
-            },
-            _ => {
-                eprintln!("bench-cni: --inner takes exactly one job file");
-                ExitCode::from(2)
+    // The inner runner prints JSON only; it is not `main_with`'s business.
+    let opts = Opts::parse();
+    if let Some(job) = &opts.inner {
+        return match inner_main(job) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bench-cni --inner: {e:#}");
+                ExitCode::FAILURE
             }
         };
     }
-    main_with("bench-cni", USAGE, parse_args(&args), run)
-}
-
-fn parse_args(args: &[String]) -> Result<Option<Opts>> {
-    let mut opts = Opts {
-        only: None,
-        pods: 200,
-        parallel: 100,
-    };
-    let mut it = args.iter().cloned();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--pods" => opts.pods = number_arg(&mut it, "--pods", 1..=MAX_PODS)?,
-            "--parallel" => opts.parallel = number_arg(&mut it, "--parallel", 1..=MAX_PODS)?,
-            "--only" => {
-                let v = it.next().context("--only needs a value")?;
-                opts.only = Some(match v.as_str() {
-                    "latency" => Step::Latency,
-                    "parallel" => Step::Parallel,
-                    other => bail!("--only: unknown step {other:?}"),
-                });
-            }
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Some(opts))
+    exit_code("bench-cni", run(&opts))
 }
 
 // ------------------------------------------------------------------ implementations
@@ -232,27 +231,14 @@ struct RunResult {
     floor_ms: Vec<f64>,
     veth_add_ms: Vec<f64>,
     veth_del_ms: Vec<f64>,
+    /// In-process `Kernel` ADD work per pod (latency runs of the built-in plugin only).
+    kernel_add_ms: Vec<f64>,
+    kernel_new_ms: f64,
     ips: Vec<String>,
 }
 
 fn mean(samples: &[f64]) -> f64 {
     samples.iter().sum::<f64>() / samples.len().max(1) as f64
-}
-
-fn p50_p99(samples: &[f64]) -> String {
-    format!(
-        "{:.2} / {:.2} ms",
-        percentile(samples, 50.0),
-        percentile(samples, 99.0)
-    )
-}
-
-fn ratio(reference: f64, ours: f64) -> String {
-    if ours > 0.0 && reference.is_finite() && ours.is_finite() {
-        format!("{:.1}x", reference / ours)
-    } else {
-        "-".into()
-    }
 }
 
 fn run(opts: &Opts) -> Result<bool> {
@@ -297,51 +283,81 @@ fn run(opts: &Opts) -> Result<bool> {
 
     let mut failures: Vec<String> = Vec::new();
     let mut results: Vec<((Step, Impl), RunResult)> = Vec::new();
+    let mut sampler = Sampler::new(&opts.steal);
+    let (n_pods, n_par) = (usize::try_from(opts.pods)?, usize::try_from(opts.parallel)?);
     let mut run_no = 0usize;
     let mut plan = Vec::new();
     if opts.wants(Step::Latency) {
         for imp in [Impl::Ours, Impl::OursExec, Impl::Reference] {
-            plan.push((Step::Latency, imp, opts.pods));
+            plan.push((Step::Latency, imp, n_pods));
         }
     }
     if opts.wants(Step::Parallel) {
         for imp in [Impl::Ours, Impl::Reference] {
-            plan.push((Step::Parallel, imp, opts.parallel));
+            plan.push((Step::Parallel, imp, n_par));
         }
     }
     let pods = plan.iter().map(|(_, _, n)| *n).max().unwrap_or(0);
     bench.create_pods(pods)?;
-    for (step, imp, n) in plan {
-        run_no += 1;
-        // Let the previous run's deferred kernel work (veth teardown) finish.
-        std::thread::sleep(SETTLE_PAUSE);
-        let what = match step {
-            Step::Latency => format!("latency, {}: {n} sequential ADDs then DELs", imp.label()),
-            Step::Parallel => format!("parallel, {}: {n} ADDs at once, then DELs", imp.label()),
-        };
-        println!("\n== {what}");
-        let t0 = Instant::now();
-        let outcome = bench.run(run_no, imp, step, n);
-        let clean = outcome.is_ok();
-        match outcome {
-            Ok(r) => {
-                print_run(step, &r);
-                println!("   ({:.1} s)", t0.elapsed().as_secs_f64());
-                results.push(((step, imp), r));
-            }
-            Err(e) => {
-                println!("   FAILED: {e:#}");
-                failures.push(format!("{what}: {e:#}"));
+    for round in 1..=opts.rounds {
+        println!("\n==== round {round}/{}", opts.rounds);
+        for &(step, imp, n) in &plan {
+            let what = match step {
+                Step::Latency => format!("latency, {}: {n} sequential ADDs then DELs", imp.label()),
+                Step::Parallel => format!("parallel, {}: {n} ADDs at once, then DELs", imp.label()),
+            };
+            println!("\n== {what}");
+            let sample = sampler.sample(&what, || {
+                run_no += 1;
+                // Let the previous run's deferred kernel work (veth teardown) finish.
+                std::thread::sleep(SETTLE_PAUSE);
+                let t0 = Instant::now();
+                let outcome = bench.run(run_no, imp, step, n);
+                // Reset to the initial state whatever happened; if that fails nothing after it
+                // is comparable, so stop.
+                bench
+                    .reset(outcome.is_ok(), pods)
+                    .with_context(|| format!("resetting the node after run {run_no}"))?;
+                Ok((outcome, t0.elapsed()))
+            })?;
+            match sample.value {
+                (Ok(r), took) => {
+                    print_run(step, &r);
+                    println!(
+                        "   ({:.1} s; steal {:.1}%)",
+                        took.as_secs_f64(),
+                        sample.steal
+                    );
+                    results.push(((step, imp), r));
+                }
+                (Err(e), _) => {
+                    println!("   FAILED: {e:#}");
+                    failures.push(format!("{what}: {e:#}"));
+                }
             }
         }
-        // Reset to the initial state whatever happened; if that fails nothing after it is
-        // comparable, so stop.
-        bench
-            .reset(clean, pods)
-            .with_context(|| format!("resetting the node after run {run_no}"))?;
     }
 
-    let get = |s: Step, i: Impl| results.iter().find(|(k, _)| *k == (s, i)).map(|(_, r)| r);
+    let get = |s: Step, i: Impl| -> Vec<&RunResult> {
+        results
+            .iter()
+            .filter(|(k, _)| *k == (s, i))
+            .map(|(_, r)| r)
+            .collect()
+    };
+    let ms = |v: f64| format!("{v:.2} ms");
+    // "p50 M [..] / p99 M [..]" over the runs of one implementation.
+    let p50_p99_runs = |runs: &[&RunResult], pick: fn(&RunResult) -> &Vec<f64>| -> String {
+        if runs.is_empty() {
+            return "FAILED".into();
+        }
+        let p50: Vec<f64> = runs.iter().map(|r| percentile(pick(r), 50.0)).collect();
+        let p99: Vec<f64> = runs.iter().map(|r| percentile(pick(r), 99.0)).collect();
+        format!("{} / {}", spread(&p50, ms), spread(&p99, ms))
+    };
+    let p50s = |runs: &[&RunResult], pick: fn(&RunResult) -> &Vec<f64>| -> Vec<f64> {
+        runs.iter().map(|r| percentile(pick(r), 50.0)).collect()
+    };
     let mut rows = Vec::new();
     if opts.wants(Step::Latency) {
         let ours = get(Step::Latency, Impl::Ours);
@@ -351,58 +367,79 @@ fn run(opts: &Opts) -> Result<bool> {
         for (op, pick) in [
             (
                 "ADD",
-                (|r: &RunResult| r.add_ms.clone()) as fn(&RunResult) -> Vec<f64>,
+                (|r: &RunResult| &r.add_ms) as fn(&RunResult) -> &Vec<f64>,
             ),
-            ("DEL", |r: &RunResult| r.del_ms.clone()),
+            ("DEL", |r: &RunResult| &r.del_ms),
         ] {
             let mut row = Row::new(format!("{op} sequential ({} pods)", opts.pods));
-            let o = ours.map(pick);
-            let r = reference.map(pick);
-            row.ours = o.as_deref().map_or("FAILED".into(), p50_p99);
-            row.baseline = r.as_deref().map_or("FAILED".into(), p50_p99);
-            row.target = format!(">= {TARGET_RATIO:.0}x");
-            if let (Some(o), Some(r)) = (&o, &r) {
-                let (op50, rp50) = (percentile(o, 50.0), percentile(r, 50.0));
-                row.ratio = ratio(rp50, op50);
-                row.result = if rp50 >= TARGET_RATIO * op50 {
-                    "PASS"
-                } else {
-                    "MISS"
-                }
-                .into();
+            row.ours = p50_p99_runs(&ours, pick);
+            row.baseline = p50_p99_runs(&reference, pick);
+            row.target = format!("median >= {TARGET_RATIO:.0}x");
+            if !ours.is_empty() && !reference.is_empty() {
+                let (o, r) = (p50s(&ours, pick), p50s(&reference, pick));
+                row.ratio = ratio_spread(&r, &o);
+                let ok = Spread::of(&ratios(&r, &o)).is_some_and(|s| s.median >= TARGET_RATIO);
+                row.result = if ok { "PASS" } else { "MISS" }.into();
             } else {
                 row.result = "FAILED".into();
             }
             rows.push(row);
             let mut row = Row::new(format!("{op} sequential, flannel execDelegate (info)"));
             row.result = "info".into();
-            let e = exec.map(pick);
-            row.ours = e.as_deref().map_or("FAILED".into(), p50_p99);
-            row.baseline = r.as_deref().map_or("FAILED".into(), p50_p99);
-            if let (Some(e), Some(r)) = (&e, &r) {
-                row.ratio = ratio(percentile(r, 50.0), percentile(e, 50.0));
+            row.ours = p50_p99_runs(&exec, pick);
+            row.baseline = p50_p99_runs(&reference, pick);
+            if !exec.is_empty() && !reference.is_empty() {
+                row.ratio = ratio_spread(&p50s(&reference, pick), &p50s(&exec, pick));
             }
             row.target = "-".into();
             info_rows.push(row);
         }
         rows.append(&mut info_rows);
-        if ours.is_some() || reference.is_some() {
+        let all: Vec<&RunResult> = ours.iter().chain(&reference).copied().collect();
+        if !ours.is_empty() {
+            // What kernel_netns.rs's timed "full" scenario measures: the kernel work of the
+            // built-in ADD, in-process, next to the `ip link add` veth floor.
+            let mut row = Row::new(format!(
+                "in-process Kernel ADD work, {} pods: ensure_bridge + add_veth + configure_pod (info)",
+                ours.first().map_or(0, |r| r.kernel_add_ms.len())
+            ));
+            row.ours = p50_p99_runs(&ours, |r| &r.kernel_add_ms);
+            row.baseline = format!(
+                "{} `ip link add` veth",
+                p50_p99_runs(&ours, |r| &r.veth_add_ms)
+            );
+            // As in the other rows: baseline / ours.
+            row.ratio = ratio_spread(
+                &p50s(&ours, |r| &r.veth_add_ms),
+                &p50s(&ours, |r| &r.kernel_add_ms),
+            );
+            row.result = "info".into();
+            rows.push(row);
+            let mut row = Row::new("in-process Kernel::new (info)");
+            row.ours = spread(
+                &ours.iter().map(|r| r.kernel_new_ms).collect::<Vec<_>>(),
+                ms,
+            );
+            row.result = "info".into();
+            rows.push(row);
+        }
+        if !all.is_empty() {
             // Measured by the runner at the start of each run: the cost of spawning any process.
             let mut row = Row::new("spawn floor: /bin/true (info)");
-            row.ours = ours.map_or("-".into(), |r| p50_p99(&r.floor_ms));
-            row.baseline = reference.map_or("-".into(), |r| p50_p99(&r.floor_ms));
+            row.ours = p50_p99_runs(&ours, |r| &r.floor_ms);
+            row.baseline = p50_p99_runs(&reference, |r| &r.floor_ms);
             row.result = "info".into();
             rows.push(row);
             for (what, pick) in [
                 (
                     "add",
-                    (|r: &RunResult| r.veth_add_ms.clone()) as fn(&RunResult) -> Vec<f64>,
+                    (|r: &RunResult| &r.veth_add_ms) as fn(&RunResult) -> &Vec<f64>,
                 ),
-                ("del", |r: &RunResult| r.veth_del_ms.clone()),
+                ("del", |r: &RunResult| &r.veth_del_ms),
             ] {
                 let mut row = Row::new(format!("kernel floor: `ip link {what}` veth pair (info)"));
-                row.ours = ours.map_or("-".into(), |r| p50_p99(&pick(r)));
-                row.baseline = reference.map_or("-".into(), |r| p50_p99(&pick(r)));
+                row.ours = p50_p99_runs(&ours, pick);
+                row.baseline = p50_p99_runs(&reference, pick);
                 row.result = "info".into();
                 rows.push(row);
             }
@@ -422,12 +459,19 @@ fn run(opts: &Opts) -> Result<bool> {
                 "{op} x{} in parallel, until all done",
                 opts.parallel
             ));
-            let o = ours.map(pick);
-            let r = reference.map(pick);
-            row.ours = o.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
-            row.baseline = r.map_or("FAILED".into(), |v| format!("{v:.1} ms (total)"));
-            if let (Some(o), Some(r)) = (o, r) {
-                row.ratio = ratio(r, o);
+            let o: Vec<f64> = ours.iter().map(|r| pick(r)).collect();
+            let r: Vec<f64> = reference.iter().map(|r| pick(r)).collect();
+            let total = |v: &[f64]| {
+                if v.is_empty() {
+                    "FAILED".into()
+                } else {
+                    format!("{} (total)", spread(v, |x| format!("{x:.1} ms")))
+                }
+            };
+            row.ours = total(&o);
+            row.baseline = total(&r);
+            if !o.is_empty() && !r.is_empty() {
+                row.ratio = ratio_spread(&r, &o);
                 row.result = if op == "ADD" {
                     "ok, IPs distinct".into()
                 } else {
@@ -456,7 +500,12 @@ fn run(opts: &Opts) -> Result<bool> {
         ],
         &rows,
     );
-    println!("(load average at the end: {})", loadavg());
+    println!(
+        "(load average at the end: {}; {}; figures are median [min .. max] over {} round(s))",
+        loadavg(),
+        sampler.summary(),
+        opts.rounds
+    );
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());
         for f in &failures {
@@ -704,6 +753,7 @@ impl<'a> Bench<'a> {
             "cni_path": REF_DIR,
             "parallel": step == Step::Parallel,
             "floor": step == Step::Latency,
+            "kernel": step == Step::Latency && imp == Impl::Ours,
             "pods": pods,
         });
         let job_path = dir.join("job.json");
@@ -750,6 +800,8 @@ impl<'a> Bench<'a> {
             floor_ms: nums("floor_ms")?,
             veth_add_ms: nums("veth_add_ms")?,
             veth_del_ms: nums("veth_del_ms")?,
+            kernel_add_ms: nums("kernel_add_ms")?,
+            kernel_new_ms: num("kernel_new_ms")?,
             ips: v["ips"]
                 .as_array()
                 .context("inner output lacks ips")?
@@ -898,6 +950,8 @@ struct Job {
     cni_path: String,
     parallel: bool,
     floor: bool,
+    /// Also time the in-process kernel work of the built-in ADD.
+    kernel: bool,
     pods: Vec<(String, String)>,
 }
 
@@ -954,6 +1008,7 @@ fn read_job(path: &Path) -> Result<Job> {
         cni_path: s("cni_path")?,
         parallel: v["parallel"].as_bool().context("job lacks parallel")?,
         floor: v["floor"].as_bool().context("job lacks floor")?,
+        kernel: v["kernel"].as_bool().context("job lacks kernel")?,
         pods,
     })
 }
@@ -1004,6 +1059,11 @@ fn inner_main(job_path: &Path) -> Result<()> {
     } else {
         (Vec::new(), (Vec::new(), Vec::new()))
     };
+    let (kernel_new_ms, kernel_add_ms) = if job.kernel {
+        kernel_floor(&job).context("in-process kernel ADD work")?
+    } else {
+        (0.0, Vec::new())
+    };
 
     let result = if job.parallel {
         run_parallel(&job)
@@ -1021,6 +1081,8 @@ fn inner_main(job_path: &Path) -> Result<()> {
                 "floor_ms": floor_ms,
                 "veth_add_ms": veth_add_ms,
                 "veth_del_ms": veth_del_ms,
+                "kernel_new_ms": kernel_new_ms,
+                "kernel_add_ms": kernel_add_ms,
             });
             println!("{out}");
             Ok(())
@@ -1261,4 +1323,73 @@ fn veth_floor(wd: &Watchdog) -> Result<(Vec<f64>, Vec<f64>)> {
         del_ms.push(run_timed(wd, del, b"", &format!("ip link del {a}"))?.ms);
     }
     Ok((add_ms, del_ms))
+}
+
+/// What `cni-plugin/tests/kernel_netns.rs`'s timed "full" scenario measures, in the node
+/// namespace: `Kernel::new`, then for each of the first [`KERNEL_RUNS`] pods the kernel work
+/// of a built-in ADD (`ensure_bridge` + `enable_ip_forward` + `add_veth` + `configure_pod`),
+/// no process spawned. Undone afterwards (pod interfaces and `cni0` deleted), so the plugin
+/// runs start from the same state. Returns (Kernel::new ms, per-pod ms).
+fn kernel_floor(job: &Job) -> Result<(f64, Vec<f64>)> {
+    let t0 = Instant::now();
+    let k = Kernel::new().context("Kernel::new")?;
+    let new_ms = to_ms(t0.elapsed());
+    let gw: ipnet::Ipv4Net = SUBNET_GW.parse().context("gateway")?;
+    let cfg = BridgeConfig {
+        name: BRIDGE.into(),
+        mtu: MTU,
+        promisc: false,
+        gateway: Some(gw),
+        force_address: false,
+    };
+    let pods: Vec<&Path> = job
+        .pods
+        .iter()
+        .take(KERNEL_RUNS)
+        .map(|(_, ns)| Path::new(ns.as_str()))
+        .collect();
+    let mut ms = Vec::with_capacity(pods.len());
+    let mut outcome = Ok(());
+    for (i, pod) in pods.iter().enumerate() {
+        let addr: ipnet::Ipv4Net = format!("10.244.1.{}/24", i + 2)
+            .parse()
+            .context("address")?;
+        let iface = PodIface {
+            name: "eth0".into(),
+            addrs: vec![addr],
+            routes: vec![PodRoute {
+                dst: NETWORK.parse().context("network")?,
+                gw: Some(gw.addr()),
+            }],
+        };
+        let t = Instant::now();
+        let r = k
+            .ensure_bridge(&cfg)
+            .and_then(|br| {
+                k.enable_ip_forward()?;
+                k.add_veth(pod, "eth0", &br, MTU, true)
+            })
+            .and_then(|_| k.configure_pod(pod, &iface));
+        ms.push(to_ms(t.elapsed()));
+        if let Err(e) = r {
+            outcome = Err(anyhow::anyhow!("pod {}: {e}", pod.display()));
+            break;
+        }
+    }
+    // Undo: the pod ends (deleting one deletes its peer) and the bridge.
+    for pod in &pods {
+        k.del_pod_iface(pod, "eth0")
+            .map_err(|e| anyhow::anyhow!("deleting eth0 in {}: {e}", pod.display()))?;
+    }
+    let out = Command::new("ip")
+        .args(["link", "del", BRIDGE])
+        .stdin(Stdio::null())
+        .output()
+        .context("ip link del cni0")?;
+    ensure!(
+        out.status.success(),
+        "ip link del {BRIDGE} failed: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    outcome.map(|()| (new_ms, ms))
 }

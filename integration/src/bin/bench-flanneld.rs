@@ -4,14 +4,21 @@
 //! 1. convergence: N fake vxlan peer leases written to etcd in one transaction, time until the
 //!    node's kernel has all N routes, neighbours and FDB entries on `flannel.1` (and back to zero
 //!    after deleting them), next to `ip -batch`/`bridge -batch` programming the same entries on
-//!    an identical `flannel.1` in a second node namespace (the kernel floor);
-//! 2. memory: flanneld's VmRSS/VmHWM with N peers next to its VmRSS with 0 peers (and etcd's);
+//!    an identical `flannel.1` in a second node namespace (the kernel floor); floor add,
+//!    flanneld add, floor delete, flanneld delete in every round;
+//! 2. memory: flanneld's VmRSS/VmHWM with N peers (after each round's add) next to its VmRSS
+//!    with 0 peers (and etcd's);
 //! 3. throughput: cross-node pod-to-pod TCP (iperf3, one stream) over vxlan and host-gw, each
-//!    next to a hand-set plain route between the same pods (flanneld stopped).
+//!    next to a hand-set plain route between two pods of a third cluster (flanneld stopped)
+//!    whose pods get the same MTU as the backend's (1450 next to vxlan, 1500 next to host-gw);
+//!    vxlan, plain, host-gw, plain in every round.
+//!
+//! Every timed sample runs under the CPU-steal check of `flannel_integration::bench` (rerun
+//! when steal exceeded `--max-steal`); figures are printed as median [min .. max] over the
+//! rounds, ratios as the spread of the per-round ratios.
 //!
 //! Everything runs in lab namespaces (`fl-<6 hex>-*`), deleted when the lab is dropped.
 //!
-//! Usage: bench-flanneld [--only convergence|memory|throughput] [--peers N]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release flanneld.
 
 use std::fmt::Write as _;
@@ -21,13 +28,15 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, mib, number_arg, pass, print_summary, Row};
+use clap::Parser;
+use flannel_integration::bench::{
+    main_with, mib, pass, print_summary, ratio_spread, spread, Row, Sampler, Spread, StealOpts,
+};
 use flannel_integration::cluster::{net_config, Cluster, Instance, PodPair};
 use flannel_integration::iperf::{self, gbit};
 use flannel_integration::services::tail;
 use flannel_integration::{try_workspace_bin, Lab, ProcId, ETCD_ENDPOINT};
 
-const USAGE: &str = "usage: bench-flanneld [--only convergence|memory|throughput] [--peers N]";
 const PREFIX: &str = "/coreos.com/network";
 /// Network of the convergence lab: a /16 only holds 256 /24 subnets, too few for 1000 peers.
 const CONV_NETWORK: &str = "10.0.0.0/8";
@@ -35,21 +44,36 @@ const TARGET_CONVERGENCE: Duration = Duration::from_secs(2);
 const TARGET_RSS_KIB: u64 = 20 * 1024;
 const POLL: Duration = Duration::from_millis(20);
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
-const IPERF_SECS: u32 = 5;
-const MAX_PEERS: usize = 5000;
+const MAX_PEERS: u64 = 5000;
 /// Log level for the benchmarked flanneld (the harness default is debug).
 const FLANNELD_LOG: &str = "info";
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 enum Step {
     Convergence,
     Memory,
     Throughput,
 }
 
+/// Measures flanneld in the namespace lab (convergence, memory, throughput), each figure next to
+/// a baseline sampled in alternation with it.
+#[derive(Parser, Debug)]
+#[command(name = "bench-flanneld")]
 struct Opts {
+    /// Run only this step.
+    #[arg(long, value_enum)]
     only: Option<Step>,
-    peers: usize,
+    /// Fake peers of the convergence and memory steps.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=MAX_PEERS))]
+    peers: u64,
+    /// Rounds of alternated samples.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
+    /// Duration of each iperf3 run of the throughput step, seconds.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=300))]
+    secs: u32,
+    #[command(flatten)]
+    steal: StealOpts,
 }
 
 impl Opts {
@@ -59,35 +83,7 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    main_with("bench-flanneld", USAGE, parse_args(), run)
-}
-
-fn parse_args() -> Result<Option<Opts>> {
-    let mut opts = Opts {
-        only: None,
-        peers: 1000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--only" => {
-                let v = args.next().context("--only needs a value")?;
-                opts.only = Some(match v.as_str() {
-                    "convergence" => Step::Convergence,
-                    "memory" => Step::Memory,
-                    "throughput" => Step::Throughput,
-                    other => bail!("--only: unknown step {other:?}"),
-                });
-            }
-            "--peers" => opts.peers = number_arg(&mut args, "--peers", 1..=MAX_PEERS)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Some(opts))
+    main_with("bench-flanneld", run)
 }
 
 /// Runs the selected steps; Ok(false) if any step failed (the summary is printed anyway).
@@ -101,11 +97,15 @@ fn run(opts: &Opts) -> Result<bool> {
     );
     let mut rows = Vec::new();
     let mut failures = Vec::new();
+    let mut sampler = Sampler::new(&opts.steal);
+    let peers = usize::try_from(opts.peers)?;
 
     if opts.wants(Step::Convergence) || opts.wants(Step::Memory) {
         let conv = opts.wants(Step::Convergence);
         let mem = opts.wants(Step::Memory);
-        if let Err(e) = convergence_and_memory(opts.peers, conv, mem, &mut rows) {
+        if let Err(e) =
+            convergence_and_memory(peers, conv, mem, opts.rounds, &mut sampler, &mut rows)
+        {
             let step = if conv { "convergence" } else { "memory" };
             eprintln!("bench-flanneld: {step} step failed: {e:#}");
             let mut r = Row::new(format!("{step} step"));
@@ -115,14 +115,12 @@ fn run(opts: &Opts) -> Result<bool> {
         }
     }
     if opts.wants(Step::Throughput) {
-        for backend in ["vxlan", "host-gw"] {
-            if let Err(e) = throughput(backend, &mut rows) {
-                eprintln!("bench-flanneld: throughput ({backend}) step failed: {e:#}");
-                let mut r = Row::new(format!("throughput {backend} step"));
-                r.result = "FAILED".into();
-                rows.push(r);
-                failures.push(format!("throughput {backend}: {e:#}"));
-            }
+        if let Err(e) = throughput(opts, &mut sampler, &mut rows) {
+            eprintln!("bench-flanneld: throughput step failed: {e:#}");
+            let mut r = Row::new("throughput step");
+            r.result = "FAILED".into();
+            rows.push(r);
+            failures.push(format!("throughput: {e:#}"));
         }
     }
 
@@ -131,6 +129,11 @@ fn run(opts: &Opts) -> Result<bool> {
         &rows,
         &bin.display().to_string(),
         started.elapsed(),
+    );
+    println!(
+        "({}; figures are median [min .. max] over {} round(s))",
+        sampler.summary(),
+        opts.rounds
     );
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());
@@ -410,6 +413,8 @@ fn convergence_and_memory(
     n: usize,
     do_conv: bool,
     do_mem: bool,
+    rounds: u32,
+    sampler: &mut Sampler,
     rows: &mut Vec<Row>,
 ) -> Result<()> {
     println!("\n== convergence/memory: 1 flanneld node (vxlan, {CONV_NETWORK}), {n} fake peers");
@@ -488,9 +493,8 @@ fn convergence_and_memory(
     };
 
     // Kernel floor: the same entries with ip -batch on an identical device in node 2.
-    let (mut base_add, mut base_del) = (None, None);
+    let n2 = c.lab.node_ns(2);
     if do_conv {
-        let n2 = c.lab.node_ns(2);
         c.lab.sh(
             &n2,
             &format!(
@@ -499,195 +503,298 @@ fn convergence_and_memory(
                 Lab::node_ip(2)
             ),
         )?;
-        let add = timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
-        let got = counts(&c.lab, &n2, "flannel.1")?;
-        ensure!(
-            got == full,
-            "ip -batch baseline added {got:?}, want {full:?}"
-        );
-        let delt = timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
-        let got = counts(&c.lab, &n2, "flannel.1")?;
-        ensure!(got == empty, "ip -batch baseline left {got:?}");
-        println!(
-            "   kernel floor (node 2): ip -batch + bridge -batch add {} / delete {} for {} entries",
-            secs(add),
-            secs(delt),
-            3 * n
-        );
-        base_add = Some(add);
-        base_del = Some(delt);
     }
-
-    // flanneld: add.
-    let t0 = Instant::now();
-    let write = etcd_txn(&c.lab, &put_file, n)?;
-    let (add_time, poll) = wait_counts(&mut c.lab, &node, "flannel.1", full, t0, fl)
-        .with_context(|| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20)))?;
-    let leases = lease_count(&c.lab)?;
-    ensure!(
-        leases == n as u64 + 1,
-        "etcd holds {leases} leases after the write, want {}",
-        n + 1
-    );
-    if let Some(base) = base_add {
-        let ok = add_time < TARGET_CONVERGENCE;
-        let ratio = add_time.as_secs_f64() / base.as_secs_f64().max(1e-6);
+    let log_ctx = |c: &Cluster| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20));
+    // Each sample first brings its device to the state it starts from (untimed), so a sample
+    // rerun for steal measures the same change again.
+    let mut floor_add = Vec::new();
+    let mut floor_del = Vec::new();
+    let mut fl_add = Vec::new();
+    let mut fl_del = Vec::new();
+    let mut writes = Vec::new();
+    let mut rss_n = Vec::new();
+    let mut hwm_n = 0u64;
+    let mut etcd_rss = 0u64;
+    for round in 1..=rounds {
+        println!("   round {round}/{rounds}");
+        if do_conv {
+            let add = sampler.sample("ip -batch add", || {
+                if counts(&c.lab, &n2, "flannel.1")? != empty {
+                    timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
+                }
+                let t = timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
+                let got = counts(&c.lab, &n2, "flannel.1")?;
+                ensure!(
+                    got == full,
+                    "ip -batch baseline added {got:?}, want {full:?}"
+                );
+                Ok(t)
+            })?;
+            floor_add.push(add.value.as_secs_f64());
+            println!(
+                "   kernel floor (node 2): ip -batch + bridge -batch add {} for {} entries (steal {:.1}%)",
+                secs(add.value),
+                3 * n,
+                add.steal
+            );
+        }
+        let add = sampler.sample("flanneld add", || {
+            if counts(&c.lab, &node, "flannel.1")? != empty {
+                etcd_txn(&c.lab, &del_file, n)?;
+                wait_counts(&mut c.lab, &node, "flannel.1", empty, Instant::now(), fl)
+                    .with_context(|| log_ctx(&c))?;
+            }
+            let t0 = Instant::now();
+            let write = etcd_txn(&c.lab, &put_file, n)?;
+            let (took, poll) = wait_counts(&mut c.lab, &node, "flannel.1", full, t0, fl)
+                .with_context(|| log_ctx(&c))?;
+            Ok((took, write, poll))
+        })?;
+        let (took, write, poll) = add.value;
+        let leases = lease_count(&c.lab)?;
+        ensure!(
+            leases == n as u64 + 1,
+            "etcd holds {leases} leases after the write, want {}",
+            n + 1
+        );
+        fl_add.push(took.as_secs_f64());
+        writes.push(write.as_secs_f64());
         println!(
-            "convergence add {n} peers: flanneld {:.2} s (etcd write {:.2} s), ip -batch floor {:.2} s, \
-             ratio {ratio:.1}x, target < {} s: {}  (poll every 20 ms, one poll takes {:.0} ms)",
-            add_time.as_secs_f64(),
-            write.as_secs_f64(),
-            base.as_secs_f64(),
-            TARGET_CONVERGENCE.as_secs(),
-            pass(ok),
-            poll.as_secs_f64() * 1000.0
+            "   flanneld add {n} peers: {} (etcd write {}; poll every 20 ms, one poll takes {:.0} ms; steal {:.1}%)",
+            secs(took),
+            secs(write),
+            poll.as_secs_f64() * 1000.0,
+            add.steal
+        );
+
+        // Memory with n peers.
+        std::thread::sleep(Duration::from_millis(500));
+        let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
+        let (rss, hwm) = mem_kib(fl_pid)?;
+        rss_n.push(rss as f64);
+        hwm_n = hwm_n.max(hwm);
+        etcd_rss = mem_kib(etcd_pid)?.0;
+        println!(
+            "   flanneld VmRSS with {n} peers: {} (VmHWM {})",
+            mib(rss),
+            mib(hwm)
+        );
+
+        if do_conv {
+            let del = sampler.sample("ip -batch delete", || {
+                if counts(&c.lab, &n2, "flannel.1")? != full {
+                    timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
+                }
+                let t = timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
+                let got = counts(&c.lab, &n2, "flannel.1")?;
+                ensure!(got == empty, "ip -batch baseline left {got:?}");
+                Ok(t)
+            })?;
+            floor_del.push(del.value.as_secs_f64());
+            println!(
+                "   kernel floor (node 2): delete {} (steal {:.1}%)",
+                secs(del.value),
+                del.steal
+            );
+        }
+        let del = sampler.sample("flanneld delete", || {
+            if counts(&c.lab, &node, "flannel.1")? != full {
+                etcd_txn(&c.lab, &put_file, n)?;
+                wait_counts(&mut c.lab, &node, "flannel.1", full, Instant::now(), fl)
+                    .with_context(|| log_ctx(&c))?;
+            }
+            let t0 = Instant::now();
+            let write = etcd_txn(&c.lab, &del_file, n)?;
+            let (took, _) = wait_counts(&mut c.lab, &node, "flannel.1", empty, t0, fl)
+                .with_context(|| log_ctx(&c))?;
+            Ok((took, write))
+        })?;
+        let leases = lease_count(&c.lab)?;
+        ensure!(
+            leases == 1,
+            "etcd holds {leases} leases after the delete, want 1"
+        );
+        fl_del.push(del.value.0.as_secs_f64());
+        println!(
+            "   flanneld delete {n} peers: {} (etcd write {}; steal {:.1}%)",
+            secs(del.value.0),
+            secs(del.value.1),
+            del.steal
+        );
+    }
+    let fs = |v: f64| format!("{v:.3} s");
+    let target = TARGET_CONVERGENCE.as_secs_f64();
+    if do_conv {
+        let ok = Spread::of(&fl_add).is_some_and(|s| s.median < target);
+        println!(
+            "convergence add {n} peers: flanneld {}, ip -batch floor {}, ratio {}, target median < {target} s: {}",
+            spread(&fl_add, fs),
+            spread(&floor_add, fs),
+            ratio_spread(&fl_add, &floor_add),
+            pass(ok)
         );
         rows.push(Row {
             what: format!("convergence add {n} peers ({} entries)", 3 * n),
-            ours: format!("{} (etcd write {})", secs(add_time), secs(write)),
-            baseline: format!("{} ip -batch", secs(base)),
-            ratio: format!("{ratio:.1}x"),
-            target: format!("< {} s", TARGET_CONVERGENCE.as_secs()),
+            ours: format!(
+                "{} (etcd write {})",
+                spread(&fl_add, fs),
+                spread(&writes, fs)
+            ),
+            baseline: format!("{} ip -batch", spread(&floor_add, fs)),
+            ratio: ratio_spread(&fl_add, &floor_add),
+            target: format!("median < {target} s"),
+            result: pass(ok),
+        });
+        let ok = Spread::of(&fl_del).is_some_and(|s| s.median < target);
+        println!(
+            "convergence delete {n} peers: flanneld {}, ip -batch floor {}, ratio {}: {}",
+            spread(&fl_del, fs),
+            spread(&floor_del, fs),
+            ratio_spread(&fl_del, &floor_del),
+            pass(ok)
+        );
+        rows.push(Row {
+            what: format!("convergence delete {n} peers"),
+            ours: spread(&fl_del, fs),
+            baseline: format!("{} ip -batch", spread(&floor_del, fs)),
+            ratio: ratio_spread(&fl_del, &floor_del),
+            target: format!("median < {target} s (same as add)"),
             result: pass(ok),
         });
     }
-
-    // Memory with n peers (its rows go after the convergence rows).
-    let mut mem_rows = Vec::new();
-    std::thread::sleep(Duration::from_millis(500));
-    let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
-    let (rss, hwm) = mem_kib(fl_pid)?;
-    let (etcd_rss, _) = mem_kib(etcd_pid)?;
     if do_mem {
+        let rss = Spread::of(&rss_n).map_or(0, |s| s.max as u64);
         let ok = rss < TARGET_RSS_KIB;
-        let ratio = rss as f64 / (rss0.max(1)) as f64;
+        let kib = |v: f64| mib(v as u64);
         println!(
-            "memory: flanneld VmRSS {} (VmHWM {}) with {n} peers, {} with 0 peers, ratio {ratio:.2}x; \
-             etcd VmRSS {} (was {}); target VmRSS < {}: {}",
-            mib(rss),
-            mib(hwm),
+            "memory: flanneld VmRSS {} (VmHWM {}) with {n} peers, {} with 0 peers; etcd VmRSS {} \
+             (was {}); target VmRSS < {}: {}",
+            spread(&rss_n, kib),
+            mib(hwm_n),
             mib(rss0),
             mib(etcd_rss),
             mib(etcd_rss0),
             mib(TARGET_RSS_KIB),
             pass(ok)
         );
-        mem_rows.push(Row {
+        rows.push(Row {
             what: format!("flanneld VmRSS, {n} peers"),
-            ours: format!("{} (VmHWM {})", mib(rss), mib(hwm)),
+            ours: format!("{} (VmHWM {})", spread(&rss_n, kib), mib(hwm_n)),
             baseline: format!("{} with 0 peers", mib(rss0)),
-            ratio: format!("{ratio:.2}x"),
-            target: format!("< {}", mib(TARGET_RSS_KIB)),
+            ratio: format!("{:.2}x", rss as f64 / rss0.max(1) as f64),
+            target: format!("max < {}", mib(TARGET_RSS_KIB)),
             result: pass(ok),
         });
         let mut r = Row::new(format!("etcd VmRSS (reference), {n} leases"));
         r.ours = "n/a".into();
         r.baseline = format!("{} (0 leases: {})", mib(etcd_rss), mib(etcd_rss0));
-        mem_rows.push(r);
-    }
-
-    // flanneld: delete.
-    if let Some(base) = base_del {
-        let t0 = Instant::now();
-        let write = etcd_txn(&c.lab, &del_file, n)?;
-        let (del_time, _) = wait_counts(&mut c.lab, &node, "flannel.1", empty, t0, fl)
-            .with_context(|| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20)))?;
-        let leases = lease_count(&c.lab)?;
-        ensure!(
-            leases == 1,
-            "etcd holds {leases} leases after the delete, want 1"
-        );
-        let ok = del_time < TARGET_CONVERGENCE;
-        let ratio = del_time.as_secs_f64() / base.as_secs_f64().max(1e-6);
-        println!(
-            "convergence delete {n} peers: flanneld {:.2} s (etcd write {:.2} s), ip -batch floor {:.2} s, \
-             ratio {ratio:.1}x, target < {} s: {}",
-            del_time.as_secs_f64(),
-            write.as_secs_f64(),
-            base.as_secs_f64(),
-            TARGET_CONVERGENCE.as_secs(),
-            pass(ok)
-        );
-        rows.push(Row {
-            what: format!("convergence delete {n} peers"),
-            ours: format!("{} (etcd write {})", secs(del_time), secs(write)),
-            baseline: format!("{} ip -batch", secs(base)),
-            ratio: format!("{ratio:.1}x"),
-            target: format!("< {} s (same as add)", TARGET_CONVERGENCE.as_secs()),
-            result: pass(ok),
-        });
-        std::thread::sleep(Duration::from_millis(500));
-        let fl_pid = pid_of(&mut c.lab, fl, "flanneld")?;
-        let (rss_after, _) = mem_kib(fl_pid)?;
-        println!("   flanneld VmRSS after the delete: {}", mib(rss_after));
+        rows.push(r);
     }
     ensure!(
         c.lab.is_running(fl),
         "flanneld exited:\n{}",
         tail(&c.log(1, "a"), 20)
     );
-    rows.append(&mut mem_rows);
     Ok(())
 }
 
 // ------------------------------------------------------------------------------ throughput
 
-fn throughput(backend: &str, rows: &mut Vec<Row>) -> Result<()> {
-    println!("\n== throughput: 2-node {backend} cluster, pod to pod, iperf3 single stream {IPERF_SECS} s");
+/// A 2-node cluster with a pod on each node, for the throughput step.
+struct Pair {
+    c: Cluster,
+    pods: PodPair,
+}
+
+fn pair(backend: &str) -> Result<Pair> {
     let mut c = Cluster::new(2, &net_config("10.244.0.0/16", backend))?;
-    println!("   lab {}", c.lab.prefix());
+    println!("   {backend} lab {}", c.lab.prefix());
     let inst = Instance {
         env: vec![("FLANNELD_LOG".into(), FLANNELD_LOG.into())],
         ..Default::default()
     };
-    let PodPair { p1, p2, ip2, mtu } = c.start_pod_pair(&inst, Duration::from_secs(20))?;
-    let opts = iperf::Opts {
-        secs: IPERF_SECS,
-        ..iperf::Opts::default()
-    };
-    let via_flannel = iperf::run(
-        &mut c.lab,
-        &p1,
-        &p2,
-        ip2,
-        &format!("{backend}-flannel"),
-        &opts,
-    )?
-    .received_bps()?;
-    println!(
-        "   via flanneld {backend} (pod MTU {mtu}): {}",
-        gbit(via_flannel)
-    );
+    let pods = c.start_pod_pair(&inst, Duration::from_secs(20))?;
+    Ok(Pair { c, pods })
+}
 
-    // Plain routed path: flanneld stopped (SIGTERM leaves its state), hand-set routes via eth0.
-    c.plain_routes(&p1, ip2)?;
-    let plain = iperf::run(
-        &mut c.lab,
-        &p1,
-        &p2,
-        ip2,
-        &format!("{backend}-plain"),
-        &opts,
-    )?
-    .received_bps()?;
-    let ratio = via_flannel / plain.max(1.0);
-    let label = if backend == "vxlan" {
-        "throughput vxlan (kernel vxlan)".to_string()
-    } else {
-        format!("throughput {backend}")
-    };
+impl Pair {
+    /// One single-stream iperf3 run from pod 1 to pod 2 under the steal check.
+    fn sample(&mut self, sampler: &mut Sampler, tag: &str, secs: u32) -> Result<f64> {
+        let opts = iperf::Opts {
+            secs,
+            ..iperf::Opts::default()
+        };
+        let PodPair { p1, p2, ip2, .. } = &self.pods;
+        let r = sampler.sample(tag, || {
+            iperf::run(&mut self.c.lab, p1, p2, *ip2, tag, &opts)?.received_bps()
+        })?;
+        println!("   {tag}: {} (steal {:.1}%)", gbit(r.value), r.steal);
+        Ok(r.value)
+    }
+
+    fn set_mtu(&self, mtu: u32) -> Result<()> {
+        for pod in [&self.pods.p1, &self.pods.p2] {
+            self.c.lab.sh(pod, &format!("ip link set eth0 mtu {mtu}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// vxlan, plain (at vxlan's pod MTU), host-gw, plain (at host-gw's), in every round.
+fn throughput(opts: &Opts, sampler: &mut Sampler, rows: &mut Vec<Row>) -> Result<()> {
+    let secs = opts.secs;
     println!(
-        "{label}: {}, plain routing {}, ratio {ratio:.2}x",
-        gbit(via_flannel),
-        gbit(plain)
+        "\n== throughput: 2-node vxlan, host-gw and plain clusters, pod to pod, iperf3 single \
+         stream {secs} s, alternated"
     );
-    rows.push(Row {
-        what: label,
-        ours: gbit(via_flannel),
-        baseline: format!("{} plain route", gbit(plain)),
-        ratio: format!("{ratio:.2}x"),
-        target: "-".into(),
-        result: "-".into(),
-    });
+    let mut vxlan = pair("vxlan")?;
+    let mut hostgw = pair("host-gw")?;
+    let mut plain = pair("host-gw")?;
+    // Plain routed path: flanneld stopped (SIGTERM leaves its state), hand-set routes via eth0.
+    plain.c.plain_routes(&plain.pods.p1, plain.pods.ip2)?;
+    let plain_mtu = plain.pods.mtu;
+    let mut got: [Vec<f64>; 4] = Default::default();
+    for round in 1..=opts.rounds {
+        println!("   round {round}/{}", opts.rounds);
+        got[0].push(vxlan.sample(sampler, &format!("vxlan-r{round}"), secs)?);
+        plain.set_mtu(vxlan.pods.mtu)?;
+        got[1].push(plain.sample(
+            sampler,
+            &format!("plain-mtu{}-r{round}", vxlan.pods.mtu),
+            secs,
+        )?);
+        got[2].push(hostgw.sample(sampler, &format!("host-gw-r{round}"), secs)?);
+        plain.set_mtu(hostgw.pods.mtu)?;
+        got[3].push(plain.sample(
+            sampler,
+            &format!("plain-mtu{}-r{round}", hostgw.pods.mtu),
+            secs,
+        )?);
+    }
+    plain.set_mtu(plain_mtu)?;
+    for (label, ours, base, mtu) in [
+        (
+            "throughput vxlan (kernel vxlan)",
+            &got[0],
+            &got[1],
+            vxlan.pods.mtu,
+        ),
+        ("throughput host-gw", &got[2], &got[3], hostgw.pods.mtu),
+    ] {
+        println!(
+            "{label}: {}, plain routing {}, ratio {}",
+            spread(ours, gbit),
+            spread(base, gbit),
+            ratio_spread(ours, base)
+        );
+        rows.push(Row {
+            what: format!("{label}, pod MTU {mtu}"),
+            ours: spread(ours, gbit),
+            baseline: format!("{} plain route", spread(base, gbit)),
+            ratio: ratio_spread(ours, base),
+            target: "-".into(),
+            result: "-".into(),
+        });
+    }
     Ok(())
 }

@@ -7,7 +7,7 @@
 //!    wall time), next to the floor: plain `iptables-restore` (no `--noflush`) loading the same
 //!    rules (the `--dry-run` output) into another empty namespace. Target: within 1.5x of the
 //!    floor. For reference, `iptables-restore --noflush` of the same payload into a third empty
-//!    namespace is timed too;
+//!    namespace is timed too (in the first round only: it takes a minute or more);
 //! 3. partial sync: kube-proxy-lite running (`--min-sync-period 0.05`) on the N-Service table,
 //!    one endpoint of one Service changed per round by an atomic rename of the file; the time
 //!    from the rename to the next `sync kind=partial` line (own clock, polling the log every
@@ -17,7 +17,20 @@
 //!    References: the same chains rewritten with none created or deleted, and the same rewrite
 //!    after removing the jumps from the built-in chains (nf_tables revalidates every hooked
 //!    base chain's jump graph on each commit, ~40 ms each at 10k Services here);
-//! 4. memory: kube-proxy-lite's VmRSS/VmHWM with N Services next to its VmRSS with 0 Services.
+//! 4. memory: kube-proxy-lite's VmRSS/VmHWM with N Services next to its VmRSS with 0 Services;
+//! 5. reject: a Service without endpoints added to the daemon's table; a pod on that node
+//!    connecting to it must be refused (REJECT) at once, not time out (`tests/services.rs`
+//!    checks it is refused; the time, under 1 s there, is measured here), next to the same pod
+//!    connecting to a closed port of another pod (refused by that pod's kernel).
+//!
+//! Steps 1 and 2 alternate their samples over `--rounds` rounds (floor, ours, floor, ours...;
+//! before each sample of step 2 the tables its target namespace holds are flushed and their
+//! chains deleted, untimed, so from round 2 on each starts from empty tables rather than from a
+//! fresh namespace); step 3 interleaves floor and daemon in each of its rounds; step 5 alternates
+//! the two connects. Every timed sample runs under the CPU-steal check of
+//! `flannel_integration::bench` (rerun when steal exceeded `--max-steal`, step 3 takes a fresh
+//! round instead). Figures are median [min .. max] over the rounds, ratios the spread of the
+//! per-round ratios.
 //!
 //! Also (with the daemon of step 3/4): a rule of another program added to POSTROUTING before the
 //! daemon starts and one added while its first full sync's `iptables-restore` runs must both
@@ -27,7 +40,6 @@
 //! flanneld or etcd is needed. Endpoints are fake addresses in 10.244.0.0/16, ClusterIPs are
 //! 10.96.0.10 and up.
 //!
-//! Usage: bench-kube-proxy [--services N] [--only render|sync|partial|memory]
 //! Set `FLANNEL_BIN_DIR=target/release` to benchmark the release kube-proxy-lite.
 
 use std::collections::HashMap;
@@ -38,33 +50,54 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use flannel_integration::bench::{main_with, mib, number_arg, pass, print_summary, Row};
+use clap::Parser;
+use flannel_integration::bench::{
+    main_with, mib, pass, print_summary, ratio_spread, ratios, spread, CpuTimes, Row, Sampler,
+    Spread, StealOpts,
+};
 use flannel_integration::services::{
     count_chains, iptables_save, sep_chain, service_list, spawn_kube_proxy, sync_lines, tail,
-    write_atomic, KubeProxy, Service, SyncLine, CLUSTER_CIDR, KUBE_PROXY_BIN,
+    tcp_connect, write_atomic, KubeProxy, Service, SyncLine, CLUSTER_CIDR, KUBE_PROXY_BIN,
 };
 use flannel_integration::{try_workspace_bin, Lab};
 
-const USAGE: &str = "usage: bench-kube-proxy [--services N] [--only render|sync|partial|memory]";
-const MAX_SERVICES: usize = 20_000;
+const MAX_SERVICES: u64 = 20_000;
 const TARGET_FULL_RATIO: f64 = 1.5;
 const TARGET_PARTIAL: Duration = Duration::from_millis(100);
 const PARTIAL_ROUNDS: usize = 5;
 /// Upper bound for one kube-proxy-lite or iptables-restore run.
 const RUN_TIMEOUT_S: u64 = 240;
 const TARGET_PORT: u16 = 8080;
+/// The connect to a Service without endpoints must be refused within this.
+const TARGET_REJECT_MS: u64 = 1000;
+/// ClusterIP of the Service without endpoints (outside the generated 10.96.0.10..).
+const EMPTY_VIP: &str = "10.96.250.1";
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 enum Step {
     Render,
     Sync,
     Partial,
     Memory,
+    Reject,
 }
 
+/// Measures kube-proxy-lite with N Services x 3 endpoints in the namespace lab, each figure
+/// next to a baseline sampled in alternation with it.
+#[derive(Parser, Debug)]
+#[command(name = "bench-kube-proxy")]
 struct Opts {
+    /// Run only this step.
+    #[arg(long, value_enum)]
     only: Option<Step>,
-    services: usize,
+    /// Services in the table (3 endpoints each).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=MAX_SERVICES))]
+    services: u64,
+    /// Rounds of alternated samples (render, sync, reject).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+    rounds: u32,
+    #[command(flatten)]
+    steal: StealOpts,
 }
 
 impl Opts {
@@ -74,36 +107,7 @@ impl Opts {
 }
 
 fn main() -> ExitCode {
-    main_with("bench-kube-proxy", USAGE, parse_args(), run)
-}
-
-fn parse_args() -> Result<Option<Opts>> {
-    let mut opts = Opts {
-        only: None,
-        services: 10_000,
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--only" => {
-                let v = args.next().context("--only needs a value")?;
-                opts.only = Some(match v.as_str() {
-                    "render" => Step::Render,
-                    "sync" => Step::Sync,
-                    "partial" => Step::Partial,
-                    "memory" => Step::Memory,
-                    other => bail!("--only: unknown step {other:?}"),
-                });
-            }
-            "--services" => opts.services = number_arg(&mut args, "--services", 1..=MAX_SERVICES)?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(None);
-            }
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    Ok(Some(opts))
+    main_with("bench-kube-proxy", run)
 }
 
 fn ms(d: Duration) -> String {
@@ -206,6 +210,9 @@ struct Bench {
     daemon_first: Option<(SyncLine, Duration)>,
     race_row: Option<Row>,
     rows: Vec<Row>,
+    rounds: u32,
+    /// Namespaces a full payload was loaded into (flushed before the next load).
+    loaded: Vec<String>,
 }
 
 impl Bench {
@@ -217,9 +224,18 @@ impl Bench {
         )
     }
 
-    /// `kube-proxy-lite --dry-run` in node 1 (nothing is changed there).
+    /// `kube-proxy-lite --dry-run` in node 1 (nothing is changed there), run once and kept.
     fn dry_run(&mut self) -> Result<&DryRun> {
         if self.dry.is_none() {
+            let d = self.run_dry()?;
+            self.dry = Some(d);
+        }
+        self.dry.as_ref().context("dry run")
+    }
+
+    /// One `kube-proxy-lite --dry-run` in node 1.
+    fn run_dry(&self) -> Result<DryRun> {
+        {
             let ns = self.lab.node_ns(1);
             let payload = self.lab.dir().join("dry-run.txt");
             let err = self.lab.dir().join("dry-run.err");
@@ -256,14 +272,43 @@ impl Bench {
                     .map(|l| format!("{l:?}"))
                     .unwrap_or_else(|| "none printed".into())
             );
-            self.dry = Some(DryRun {
+            Ok(DryRun {
                 payload,
                 wall,
                 line,
                 text,
-            });
+            })
         }
-        self.dry.as_ref().context("dry run")
+    }
+
+    /// Before loading a full payload into `ns`: flush it if one was loaded there before.
+    fn prepare(&mut self, ns: &str) -> Result<()> {
+        if self.loaded.iter().any(|l| l == ns) {
+            self.flush(ns)
+        } else {
+            self.loaded.push(ns.to_string());
+            Ok(())
+        }
+    }
+
+    /// Flushes and deletes every chain of the tables the payload loads, in `ns` (untimed; the
+    /// start of a full-sync sample from round 2 on).
+    fn flush(&mut self, ns: &str) -> Result<()> {
+        let tables: Vec<String> = self
+            .dry_run()?
+            .text
+            .lines()
+            .filter_map(|l| l.strip_prefix('*'))
+            .map(|t| t.trim().to_string())
+            .collect();
+        let script: Vec<String> = tables
+            .iter()
+            .map(|t| format!("iptables -w -t {t} -F && iptables -w -t {t} -X"))
+            .collect();
+        if !script.is_empty() {
+            self.lab.sh(ns, &script.join(" && "))?;
+        }
+        Ok(())
     }
 
     /// Plain `iptables-restore` of the dry-run payload into node 2 (empty): the floor.
@@ -291,7 +336,27 @@ impl Bench {
             });
         let path = self.lab.dir().join("floor-plain.txt");
         std::fs::write(&path, plain).context("writing the floor payload")?;
+        let took = self.run_floor()?;
+        println!(
+            "   floor: plain iptables-restore of the same payload into an empty namespace: {} \
+             ({} --noflush-only lines dropped{})",
+            ms(took),
+            dropped.len(),
+            dropped
+                .first()
+                .map(|l| format!(", e.g. {l:?}"))
+                .unwrap_or_default()
+        );
+        self.floor = Some(took);
+        Ok(took)
+    }
+
+    /// One plain `iptables-restore` of the floor payload into node 2 (flushed first when
+    /// loaded before), checked.
+    fn run_floor(&mut self) -> Result<Duration> {
+        let path = self.lab.dir().join("floor-plain.txt");
         let ns = self.lab.node_ns(2);
+        self.prepare(&ns)?;
         let (rc, took) = timed_sh(
             &self.lab,
             &ns,
@@ -308,60 +373,78 @@ impl Bench {
             "the floor namespace has {got} KUBE-SVC chains, want {}",
             self.n
         );
-        println!(
-            "   floor: plain iptables-restore of the same payload into an empty namespace: {} \
-             ({} --noflush-only lines dropped{})",
-            ms(took),
-            dropped.len(),
-            dropped
-                .first()
-                .map(|l| format!(", e.g. {l:?}"))
-                .unwrap_or_default()
-        );
-        self.floor = Some(took);
         Ok(took)
     }
 
-    fn render(&mut self) -> Result<()> {
+    /// One floor sample under the steal check, in seconds.
+    fn floor_sample(&mut self, sampler: &mut Sampler, round: u32) -> Result<f64> {
+        self.floor()?;
+        let r = sampler.sample("plain restore floor", || self.run_floor())?;
         println!(
-            "\n== render: kube-proxy-lite --dry-run, {} Services x 3 endpoints",
-            self.n
+            "   round {round}: plain restore floor {} (steal {:.1}%)",
+            ms(r.value),
+            r.steal
         );
-        let floor = self.floor()?;
-        let dry = self.dry_run()?;
-        let (wall, line) = (dry.wall, dry.line.clone());
-        let r = ratio(wall.as_secs_f64(), floor.as_secs_f64());
+        Ok(r.value.as_secs_f64())
+    }
+
+    fn render(&mut self, sampler: &mut Sampler) -> Result<()> {
         println!(
-            "render: --dry-run {} (render_ms {}), plain iptables-restore floor {}, ratio {r:.2}x",
-            ms(wall),
-            line.as_ref()
-                .map(|l| fms(l.render_ms))
-                .unwrap_or_else(|| "n/a".into()),
-            ms(floor)
+            "\n== render: kube-proxy-lite --dry-run, {} Services x 3 endpoints, {} round(s)",
+            self.n, self.rounds
+        );
+        let (mut floors, mut walls, mut renders) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=self.rounds {
+            floors.push(self.floor_sample(sampler, round)?);
+            let d = sampler.sample("--dry-run", || self.run_dry())?;
+            println!(
+                "   round {round}: --dry-run {} (render_ms {}; steal {:.1}%)",
+                ms(d.value.wall),
+                d.value
+                    .line
+                    .as_ref()
+                    .map_or("n/a".into(), |l| fms(l.render_ms)),
+                d.steal
+            );
+            walls.push(d.value.wall.as_secs_f64());
+            if let Some(l) = &d.value.line {
+                renders.push(l.render_ms);
+            }
+        }
+        let s = |v: f64| ms(Duration::from_secs_f64(v));
+        println!(
+            "render: --dry-run {} (render_ms {}), plain iptables-restore floor {}, ratio {}",
+            spread(&walls, s),
+            spread(&renders, fms),
+            spread(&floors, s),
+            ratio_spread(&walls, &floors)
         );
         self.rows.push(Row {
             what: format!("render {} svc (--dry-run)", self.n),
             ours: format!(
                 "{} wall, render_ms {}",
-                ms(wall),
-                line.map(|l| fms(l.render_ms))
-                    .unwrap_or_else(|| "n/a (no sync line)".into())
+                spread(&walls, s),
+                if renders.is_empty() {
+                    "n/a (no sync line)".into()
+                } else {
+                    spread(&renders, fms)
+                }
             ),
-            baseline: format!("{} restore floor", ms(floor)),
-            ratio: format!("{r:.2}x"),
+            baseline: format!("{} restore floor", spread(&floors, s)),
+            ratio: ratio_spread(&walls, &floors),
             target: "-".into(),
             result: "-".into(),
         });
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<()> {
-        println!("\n== first full sync: kube-proxy-lite --once into an empty node namespace");
-        let floor = self.floor()?;
-        // Reference: the same payload with --noflush (what the spec's applier runs).
+    /// One `iptables-restore --noflush` of the payload into node 4 (flushed first when loaded
+    /// before).
+    fn run_noflush(&mut self) -> Result<Duration> {
         let payload = self.dry_run()?.payload.clone();
         let ns4 = self.lab.node_ns(4);
-        let (rc, noflush) = timed_sh(
+        self.prepare(&ns4)?;
+        let (rc, took) = timed_sh(
             &self.lab,
             &ns4,
             &format!("iptables-restore --noflush --wait < {}", quote(&payload)),
@@ -370,12 +453,14 @@ impl Bench {
             rc == 0,
             "iptables-restore --noflush of the payload failed ({rc})"
         );
-        println!(
-            "   reference: iptables-restore --noflush of the same payload into an empty namespace: {}",
-            ms(noflush)
-        );
+        Ok(took)
+    }
 
+    /// One `kube-proxy-lite --once` into node 1 (flushed first when loaded before): its sync
+    /// line and wall time.
+    fn run_once(&mut self) -> Result<(SyncLine, Duration)> {
         let ns = self.lab.node_ns(1);
+        self.prepare(&ns)?;
         let err = self.lab.dir().join("once.err");
         let cmd = format!("{} 2> {}", self.kpl_cmd("--once"), quote(&err));
         let (rc, wall) = timed_sh(&self.lab, &ns, &cmd)?;
@@ -397,41 +482,79 @@ impl Bench {
             "after --once node 1 has {got} KUBE-SVC chains, want {}",
             self.n
         );
-        let total = Duration::from_secs_f64(line.total_ms / 1000.0);
-        let r = ratio(total.as_secs_f64(), floor.as_secs_f64());
-        let rw = ratio(wall.as_secs_f64(), floor.as_secs_f64());
-        let ok = r <= TARGET_FULL_RATIO;
+        Ok((line, wall))
+    }
+
+    fn sync(&mut self, sampler: &mut Sampler) -> Result<()> {
         println!(
-            "full sync {}: --once total_ms {} (render {}, apply {}), wall {}; plain restore floor {}; \
-             ratio {r:.2}x (wall {rw:.2}x), target <= {TARGET_FULL_RATIO}x: {}",
+            "\n== first full sync: kube-proxy-lite --once into an empty node namespace, {} round(s)",
+            self.rounds
+        );
+        let (mut floors, mut noflush, mut totals, mut applies, mut walls) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=self.rounds {
+            floors.push(self.floor_sample(sampler, round)?);
+            // Reference: the same payload with --noflush (what the spec's applier runs), in
+            // the first round only: into an empty namespace it takes a minute or more.
+            if round == 1 {
+                let nf = sampler.sample("restore --noflush", || self.run_noflush())?;
+                noflush.push(nf.value.as_secs_f64());
+                println!(
+                    "   round {round}: restore --noflush {} (steal {:.1}%)",
+                    ms(nf.value),
+                    nf.steal
+                );
+            }
+            let once = sampler.sample("--once", || self.run_once())?;
+            let (line, wall) = once.value;
+            println!(
+                "   round {round}: --once total_ms {} (render {}, apply {}), wall {} (steal {:.1}%)",
+                fms(line.total_ms),
+                fms(line.render_ms),
+                fms(line.apply_ms),
+                ms(wall),
+                once.steal
+            );
+            totals.push(line.total_ms / 1000.0);
+            applies.push(line.apply_ms / 1000.0);
+            walls.push(wall.as_secs_f64());
+        }
+        let s = |v: f64| ms(Duration::from_secs_f64(v));
+        let r = ratios(&totals, &floors);
+        let ok = Spread::of(&r).is_some_and(|x| x.median <= TARGET_FULL_RATIO);
+        println!(
+            "full sync {}: --once total_ms {} (apply {}), wall {}; plain restore floor {}; \
+             ratio {} (wall {}), target median <= {TARGET_FULL_RATIO}x: {}",
             self.n,
-            fms(line.total_ms),
-            fms(line.render_ms),
-            fms(line.apply_ms),
-            ms(wall),
-            ms(floor),
+            spread(&totals, s),
+            spread(&applies, s),
+            spread(&walls, s),
+            spread(&floors, s),
+            ratio_spread(&totals, &floors),
+            ratio_spread(&walls, &floors),
             pass(ok)
         );
         self.rows.push(Row {
             what: format!("first full sync {} svc (--once)", self.n),
             ours: format!(
                 "{} (apply {}, wall {})",
-                fms(line.total_ms),
-                fms(line.apply_ms),
-                ms(wall)
+                spread(&totals, s),
+                spread(&applies, s),
+                spread(&walls, s)
             ),
-            baseline: format!("{} plain restore", ms(floor)),
-            ratio: format!("{r:.2}x (wall {rw:.2}x)"),
-            target: format!("<= {TARGET_FULL_RATIO}x"),
+            baseline: format!("{} plain restore", spread(&floors, s)),
+            ratio: format!(
+                "{} (wall {})",
+                ratio_spread(&totals, &floors),
+                ratio_spread(&walls, &floors)
+            ),
+            target: format!("median <= {TARGET_FULL_RATIO}x"),
             result: pass(ok),
         });
         let mut row = Row::new("  ref: restore --noflush, same payload");
         row.ours = "n/a".into();
-        row.baseline = ms(noflush);
-        row.ratio = format!(
-            "{:.2}x of floor",
-            ratio(noflush.as_secs_f64(), floor.as_secs_f64())
-        );
+        row.baseline = spread(&noflush, s);
+        row.ratio = format!("{} of floor", ratio_spread(&noflush, &floors));
         self.rows.push(row);
         Ok(())
     }
@@ -526,7 +649,7 @@ impl Bench {
         Ok(kp)
     }
 
-    fn partial(&mut self) -> Result<()> {
+    fn partial(&mut self, sampler: &mut Sampler) -> Result<()> {
         println!(
             "\n== partial sync: one endpoint of one Service changed, {PARTIAL_ROUNDS} rounds, {} Services",
             self.n
@@ -551,7 +674,11 @@ impl Bench {
         let mut kinds = Vec::new();
         let mut chains = Vec::new();
         let mut changed = Vec::new();
-        for round in 0..PARTIAL_ROUNDS {
+        let mut round_ratios = Vec::new();
+        // A round whose steal was too high is replaced by a fresh one (another change).
+        let (mut round, mut attempt) = (0, 0);
+        while e2e.len() < PARTIAL_ROUNDS && round < 3 * PARTIAL_ROUNDS {
+            let cpu0 = CpuTimes::read()?;
             let idx = (round * 1997 + 13) % self.n;
             let new_ip = Ipv4Addr::new(10, 244, 255, u8::try_from(10 + round)?);
             let svc = self.services[idx].clone();
@@ -569,7 +696,6 @@ impl Bench {
                 &format!("iptables-restore --noflush --wait < {}", quote(&small_path)),
             )?;
             ensure!(rc == 0, "baseline partial restore failed ({rc})");
-            floors.push(fl);
             // Reference: rewriting the same (now existing) chains again, no chain created or
             // deleted: what the change costs without nf_tables' chain bookkeeping.
             let rewrite = partial_payload(&svc, &old_ip, &new_ip.to_string(), &by_chain, false)?;
@@ -584,7 +710,6 @@ impl Bench {
                 ),
             )?;
             ensure!(rc == 0, "baseline rewrite-only restore failed ({rc})");
-            floors_rewrite.push(fl_rw);
 
             // kube-proxy-lite: write the new file beside, then time from the rename.
             let json = services_json(&self.services)?;
@@ -610,10 +735,18 @@ impl Bench {
                 std::thread::sleep(Duration::from_millis(1));
             };
             let took = t0.elapsed();
+            let steal = cpu0.steal_percent(&CpuTimes::read()?);
+            changed.push((svc.key(), old_ip.clone(), new_ip));
+            round += 1;
+            if !sampler.keep(&format!("partial round {round}"), steal, attempt) {
+                attempt += 1;
+                continue;
+            }
+            attempt = 0;
             println!(
                 "   round {round}: {} endpoint {old_ip} -> {new_ip}: sync line after {} \
                  (kind={} chains={} total_ms {} render_ms {} apply_ms {}); baseline restore {} \
-                 (rewrite only {})",
+                 (rewrite only {}; steal {steal:.1}%)",
                 svc.key(),
                 ms(took),
                 line.kind,
@@ -625,12 +758,14 @@ impl Bench {
                 ms(fl_rw)
             );
             e2e.push(took);
+            floors.push(fl);
+            floors_rewrite.push(fl_rw);
+            round_ratios.push(took.as_secs_f64() / fl.as_secs_f64().max(1e-9));
             totals.push(Duration::from_secs_f64(line.total_ms.max(0.0) / 1000.0));
             kinds.push(line.kind.clone());
             chains.push(line.chains);
             applies.push(Duration::from_secs_f64(line.apply_ms.max(0.0) / 1000.0));
             renders.push(Duration::from_secs_f64(line.render_ms.max(0.0) / 1000.0));
-            changed.push((svc.key(), old_ip, new_ip));
             if line.kind != "partial" && took > Duration::from_secs(5) {
                 println!("   (a full sync per change: stopping after this round)");
                 break;
@@ -667,21 +802,23 @@ impl Bench {
         let p50_rewrite = median(&floors_rewrite);
         let all_partial = kinds.iter().all(|k| k == "partial");
         let ok = p50 < TARGET_PARTIAL && all_partial && kernel_ok;
-        let r = ratio(p50.as_secs_f64(), p50_floor.as_secs_f64());
+        let secs_v = |v: &[Duration]| v.iter().map(Duration::as_secs_f64).collect::<Vec<_>>();
+        let sms = |v: f64| ms(Duration::from_secs_f64(v));
+        let ratio_text = spread(&round_ratios, |v| format!("{v:.1}x"));
         println!(
-            "partial sync: p50 rename->sync line {} (line total_ms p50 {}), kinds {kinds:?}; \
-             baseline restore --noflush of the same change p50 {}; ratio {r:.1}x; target p50 < {}: {}",
-            ms(p50),
+            "partial sync: rename->sync line {} (line total_ms p50 {}), kinds {kinds:?}; \
+             baseline restore --noflush of the same change {}; ratio {ratio_text}; target p50 < {}: {}",
+            spread(&secs_v(&e2e), sms),
             ms(p50_total),
-            ms(p50_floor),
+            spread(&secs_v(&floors), sms),
             ms(TARGET_PARTIAL),
             pass(ok)
         );
         self.rows.push(Row {
             what: format!("partial sync, 1 endpoint of {} svc", self.n),
             ours: format!(
-                "p50 {} (total_ms {}, render {}, apply {}, chains={}{})",
-                ms(p50),
+                "{} (total_ms p50 {}, render {}, apply {}, chains={}{})",
+                spread(&secs_v(&e2e), sms),
                 ms(p50_total),
                 ms(median(&renders)),
                 ms(median(&applies)),
@@ -692,8 +829,8 @@ impl Bench {
                     format!(", kinds {kinds:?}")
                 }
             ),
-            baseline: format!("{} restore --noflush", ms(p50_floor)),
-            ratio: format!("{r:.1}x"),
+            baseline: format!("{} restore --noflush", spread(&secs_v(&floors), sms)),
+            ratio: ratio_text,
             target: format!("p50 < {}", ms(TARGET_PARTIAL)),
             result: if kernel_ok {
                 pass(ok)
@@ -766,7 +903,7 @@ impl Bench {
         Ok(Some(m))
     }
 
-    fn memory(&mut self) -> Result<()> {
+    fn memory(&mut self, _: &mut Sampler) -> Result<()> {
         println!("\n== memory: VmRSS with {} Services and with 0", self.n);
         // 0 Services in node 5.
         let empty = self.lab.dir().join("services-empty.json");
@@ -798,6 +935,91 @@ impl Bench {
             result: "-".into(),
         });
         self.lab.kill(kp0.id, libc::SIGTERM)?;
+        Ok(())
+    }
+
+    /// A Service without endpoints added to the daemon's table; a pod on the daemon's node
+    /// connects to it (REJECT: refused at once) and, alternating, to a closed port of another
+    /// pod on the same bridge (refused by that pod's kernel).
+    fn reject(&mut self, sampler: &mut Sampler) -> Result<()> {
+        println!(
+            "\n== reject: connect to a Service without endpoints ({EMPTY_VIP}:80) from a pod, {} round(s)",
+            self.rounds
+        );
+        let kp = self.daemon()?;
+        let client = self
+            .lab
+            .add_pod(3, "rc", "10.244.250.2/24", "10.244.250.1")?;
+        self.lab
+            .add_pod(3, "rt", "10.244.250.3/24", "10.244.250.1")?;
+        let target: Ipv4Addr = "10.244.250.3".parse()?;
+        let vip: Ipv4Addr = EMPTY_VIP.parse()?;
+        let empty = Service::tcp(
+            "bench-empty",
+            "empty",
+            EMPTY_VIP,
+            80,
+            i64::from(TARGET_PORT),
+        );
+        let mut list = self.services.clone();
+        list.push(empty);
+        let seen = kp.syncs(&self.lab).len();
+        write_atomic(&self.file, &services_json(&list)?)?;
+        let line = kp.wait_sync_after(&mut self.lab, seen, Duration::from_secs(RUN_TIMEOUT_S))?;
+        println!("   Service without endpoints added: {line:?}");
+        let (mut ours, mut base, mut outcomes) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 1..=self.rounds {
+            let b = sampler.sample("connect to a closed pod port", || {
+                tcp_connect(&self.lab, &client, target, 9999, 3000)
+            })?;
+            let o = sampler.sample("connect to the Service without endpoints", || {
+                tcp_connect(&self.lab, &client, vip, 80, 3000)
+            })?;
+            println!(
+                "   round {round}: Service {} after {} ms (steal {:.1}%); closed pod port {} after {} ms (steal {:.1}%)",
+                o.value.0, o.value.1, o.steal, b.value.0, b.value.1, b.steal
+            );
+            outcomes.push(o.value.0.clone());
+            ours.push(o.value.1 as f64);
+            base.push(b.value.1 as f64);
+            ensure!(
+                b.value.0 == "refused",
+                "the closed port of pod {target} answered {:?}, want refused",
+                b.value.0
+            );
+        }
+        let all_refused = outcomes.iter().all(|o| o == "refused");
+        let max = Spread::of(&ours).map_or(f64::MAX, |s| s.max);
+        let ok = all_refused && max < TARGET_REJECT_MS as f64;
+        let msf = |v: f64| format!("{v:.0} ms");
+        println!(
+            "reject: connect to a Service without endpoints {} ({}), closed pod port {}; target \
+             refused in < {TARGET_REJECT_MS} ms every round: {}",
+            spread(&ours, msf),
+            outcomes.join(" "),
+            spread(&base, msf),
+            pass(ok)
+        );
+        self.rows.push(Row {
+            what: "connect to a Service without endpoints (labtool, whole ms)".into(),
+            ours: format!(
+                "{} {}",
+                if all_refused {
+                    "refused".to_string()
+                } else {
+                    outcomes.join("/")
+                },
+                spread(&ours, msf)
+            ),
+            baseline: format!("refused {} closed pod port", spread(&base, msf)),
+            ratio: "-".into(),
+            target: format!("refused, < {TARGET_REJECT_MS} ms"),
+            result: pass(ok),
+        });
+        // Back to the benchmark's table.
+        let seen = kp.syncs(&self.lab).len();
+        write_atomic(&self.file, &services_json(&self.services)?)?;
+        kp.wait_sync_after(&mut self.lab, seen, Duration::from_secs(RUN_TIMEOUT_S))?;
         Ok(())
     }
 }
@@ -956,7 +1178,7 @@ fn mem_of(lab: &mut Lab, kp: &KubeProxy) -> Result<(u64, u64)> {
     Ok((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-type StepFn = fn(&mut Bench) -> Result<()>;
+type StepFn = fn(&mut Bench, &mut Sampler) -> Result<()>;
 
 fn run(opts: &Opts) -> Result<bool> {
     let bin = try_workspace_bin(KUBE_PROXY_BIN)?;
@@ -971,7 +1193,8 @@ fn run(opts: &Opts) -> Result<bool> {
         ver.trim()
     );
     let t0 = Instant::now();
-    let services = generate(opts.services)?;
+    let n = usize::try_from(opts.services)?;
+    let services = generate(n)?;
     let file = lab.dir().join("services.json");
     let json = services_json(&services)?;
     write_atomic(&file, &json)?;
@@ -984,7 +1207,7 @@ fn run(opts: &Opts) -> Result<bool> {
     let mut b = Bench {
         lab,
         bin: bin.clone(),
-        n: opts.services,
+        n,
         file,
         services,
         dry: None,
@@ -993,19 +1216,23 @@ fn run(opts: &Opts) -> Result<bool> {
         daemon_first: None,
         race_row: None,
         rows: Vec::new(),
+        rounds: opts.rounds,
+        loaded: Vec::new(),
     };
+    let mut sampler = Sampler::new(&opts.steal);
     let mut failures = Vec::new();
-    let steps: [(Step, &str, StepFn); 4] = [
+    let steps: [(Step, &str, StepFn); 5] = [
         (Step::Render, "render", Bench::render),
         (Step::Sync, "sync", Bench::sync),
         (Step::Partial, "partial", Bench::partial),
         (Step::Memory, "memory", Bench::memory),
+        (Step::Reject, "reject", Bench::reject),
     ];
     for (step, name, f) in steps {
         if !opts.wants(step) {
             continue;
         }
-        if let Err(e) = f(&mut b) {
+        if let Err(e) = f(&mut b, &mut sampler) {
             eprintln!("bench-kube-proxy: {name} step failed: {e:#}");
             let mut r = Row::new(format!("{name} step"));
             r.result = "FAILED".into();
@@ -1042,6 +1269,10 @@ fn run(opts: &Opts) -> Result<bool> {
         &b.rows,
         &bin.display().to_string(),
         started.elapsed(),
+    );
+    println!(
+        "({}; figures are median [min .. max] over the rounds)",
+        sampler.summary()
     );
     if !failures.is_empty() {
         println!("\n{} step(s) FAILED:", failures.len());
@@ -1108,7 +1339,7 @@ mod tests {
 
     #[test]
     fn generated_addresses_stay_in_their_ranges() {
-        let s = generate(MAX_SERVICES).unwrap();
+        let s = generate(usize::try_from(MAX_SERVICES).unwrap()).unwrap();
         let last = s.last().unwrap();
         assert_eq!(last.cluster_ip, "10.96.78.41");
         assert!(last.endpoints[2].starts_with("10.244."));
