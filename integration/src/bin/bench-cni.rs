@@ -54,8 +54,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
-use flannel_cni::dataplane::Dataplane as _;
-use flannel_cni::kernel::{BridgeConfig, Kernel, PodIface, PodRoute};
+use flannel_cni::dataplane::{BridgeConfig, Dataplane, PodIface, PodRoute};
+use flannel_cni::kernel::Kernel;
 use flannel_integration::bench::{
     exit_code, percentile, print_rows, ratio_spread, ratios, spread, Row, Sampler, Spread,
     StealOpts,
