@@ -702,6 +702,14 @@ fn no_target(states: &[State]) -> String {
     }
 }
 
+fn percent1(v: f64) -> String {
+    format!("{v:.1}%")
+}
+
+fn s_per_gb(v: f64) -> String {
+    format!("{v:.3} s/GB")
+}
+
 /// Spread of the per-round udp/vxlan ratios of one figure.
 fn udp_ratio(states: &[State], pick: fn(&Figures) -> &Vec<f64>) -> String {
     match (find(states, Datapath::Udp), find(states, Datapath::Vxlan)) {
@@ -730,62 +738,58 @@ fn summary_rows(states: &[State]) -> Vec<Row> {
             None => "-".into(),
         },
     });
-    rows.push(Row {
-        what: "TCP 1 stream retransmits".into(),
-        ours: udp(|f| &f.tcp1_retr, count),
-        baseline: baseline(states, |f| &f.tcp1_retr, count),
-        ratio: "-".into(),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: format!("iperf3 TCP {PARALLEL} streams"),
-        ours: udp(|f| &f.tcp4_bps, gbit),
-        baseline: baseline(states, |f| &f.tcp4_bps, gbit),
-        ratio: udp_ratio(states, |f| &f.tcp4_bps),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: format!("UDP {UDP_LEN}-byte datagrams received/s"),
-        ours: udp(|f| &f.udp_pps, pps),
-        baseline: baseline(states, |f| &f.udp_pps, pps),
-        ratio: udp_ratio(states, |f| &f.udp_pps),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: format!("UDP {UDP_LEN}-byte loss %"),
-        ours: udp(|f| &f.udp_loss, |v| format!("{v:.1}%")),
-        baseline: baseline(states, |f| &f.udp_loss, |v| format!("{v:.1}%")),
-        ratio: "-".into(),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: "ping RTT p50".into(),
-        ours: udp(|f| &f.ping_p50, ms3),
-        baseline: baseline(states, |f| &f.ping_p50, ms3),
-        ratio: udp_ratio(states, |f| &f.ping_p50),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: "ping RTT p99".into(),
-        ours: udp(|f| &f.ping_p99, ms3),
-        baseline: baseline(states, |f| &f.ping_p99, ms3),
-        ratio: udp_ratio(states, |f| &f.ping_p99),
-        target: "-".into(),
-        result: no_target(states),
-    });
-    rows.push(Row {
-        what: "flanneld CPU s per GB (1 stream)".into(),
-        ours: udp(|f| &f.cpu_per_gb, |v| format!("{v:.3} s/GB")),
-        baseline: baseline(states, |f| &f.cpu_per_gb, |v| format!("{v:.3} s/GB")),
-        ratio: "-".into(),
-        target: "-".into(),
-        result: no_target(states),
-    });
+    // Figures without a target: udp next to the other datapaths, with the udp/vxlan ratio
+    // where a ratio means something.
+    type Pick = fn(&Figures) -> &Vec<f64>;
+    type Format = fn(f64) -> String;
+    let info: [(String, Pick, Format, bool); 7] = [
+        (
+            "TCP 1 stream retransmits".into(),
+            |f| &f.tcp1_retr,
+            count,
+            false,
+        ),
+        (
+            format!("iperf3 TCP {PARALLEL} streams"),
+            |f| &f.tcp4_bps,
+            gbit,
+            true,
+        ),
+        (
+            format!("UDP {UDP_LEN}-byte datagrams received/s"),
+            |f| &f.udp_pps,
+            pps,
+            true,
+        ),
+        (
+            format!("UDP {UDP_LEN}-byte loss %"),
+            |f| &f.udp_loss,
+            percent1,
+            false,
+        ),
+        ("ping RTT p50".into(), |f| &f.ping_p50, ms3, true),
+        ("ping RTT p99".into(), |f| &f.ping_p99, ms3, true),
+        (
+            "flanneld CPU s per GB (1 stream)".into(),
+            |f| &f.cpu_per_gb,
+            s_per_gb,
+            false,
+        ),
+    ];
+    for (what, pick, fmt, with_ratio) in info {
+        rows.push(Row {
+            what,
+            ours: udp(pick, fmt),
+            baseline: baseline(states, pick, fmt),
+            ratio: if with_ratio {
+                udp_ratio(states, pick)
+            } else {
+                "-".into()
+            },
+            target: "-".into(),
+            result: no_target(states),
+        });
+    }
     rows.push(Row {
         what: format!("bulk TCP to a pod with MSS {SMALL_MSS} ({SMALL_MSS_SECS} s)"),
         ours: udp(|f| &f.mss_bps, mbit),
@@ -846,7 +850,7 @@ fn print_datapaths(states: &[State], secs: u32) {
                 if f.cpu_per_gb.is_empty() {
                     "n/a (stopped)".into()
                 } else {
-                    spread(&f.cpu_per_gb, |v| format!("{v:.3} s/GB"))
+                    spread(&f.cpu_per_gb, s_per_gb)
                 },
                 if st.dp.small_mss() {
                     spread(&f.mss_bps, mbit)
