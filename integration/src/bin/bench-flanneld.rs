@@ -396,6 +396,49 @@ fn batch_files(lab: &Lab, peers: &[Peer]) -> Result<BatchFiles> {
 }
 
 /// Times `ip -batch IP && bridge -batch FDB` inside `ns` (process start-up included).
+/// One baseline sample: brings `dev` on `ns` to `start` with the `undo` batch files if needed
+/// (untimed, so a sample rerun for steal measures the same change again), then times the
+/// `apply` batch files and checks that they reached `end`.
+fn floor_step(
+    lab: &Lab,
+    ns: &str,
+    (start, end): (Counts, Counts),
+    undo: (&str, &str),
+    apply: (&str, &str),
+) -> Result<Duration> {
+    if counts(lab, ns, "flannel.1")? != start {
+        timed_batch(lab, ns, undo.0, undo.1)?;
+    }
+    let t = timed_batch(lab, ns, apply.0, apply.1)?;
+    let got = counts(lab, ns, "flannel.1")?;
+    ensure!(
+        got == end,
+        "ip -batch baseline reached {got:?}, want {end:?}"
+    );
+    Ok(t)
+}
+
+/// One flanneld sample: brings the leases to `start` with the `undo` transaction if needed
+/// (untimed), then writes the `apply` transaction and waits for flanneld to program `end`.
+/// Returns (write to kernel state, the etcd write alone, one poll).
+fn flanneld_step(
+    lab: &mut Lab,
+    ns: &str,
+    (start, end): (Counts, Counts),
+    (undo, apply): (&Path, &Path),
+    n: usize,
+    fl: ProcId,
+) -> Result<(Duration, Duration, Duration)> {
+    if counts(lab, ns, "flannel.1")? != start {
+        etcd_txn(lab, undo, n)?;
+        wait_counts(lab, ns, "flannel.1", start, Instant::now(), fl)?;
+    }
+    let t0 = Instant::now();
+    let write = etcd_txn(lab, apply, n)?;
+    let (took, poll) = wait_counts(lab, ns, "flannel.1", end, t0, fl)?;
+    Ok((took, write, poll))
+}
+
 fn timed_batch(lab: &Lab, ns: &str, ip_file: &str, fdb_file: &str) -> Result<Duration> {
     let script = format!(
         "s=$(date +%s%N); ip -batch '{ip_file}' && bridge -batch '{fdb_file}' || exit 1; \
@@ -505,8 +548,10 @@ fn convergence_and_memory(
         )?;
     }
     let log_ctx = |c: &Cluster| format!("flanneld log:\n{}", tail(&c.log(1, "a"), 20));
-    // Each sample first brings its device to the state it starts from (untimed), so a sample
-    // rerun for steal measures the same change again.
+    let adding = (empty, full);
+    let deleting = (full, empty);
+    let add_files = (files.add_ip.as_str(), files.add_fdb.as_str());
+    let del_files = (files.del_ip.as_str(), files.del_fdb.as_str());
     let mut floor_add = Vec::new();
     let mut floor_del = Vec::new();
     let mut fl_add = Vec::new();
@@ -519,16 +564,7 @@ fn convergence_and_memory(
         println!("   round {round}/{rounds}");
         if do_conv {
             let add = sampler.sample("ip -batch add", || {
-                if counts(&c.lab, &n2, "flannel.1")? != empty {
-                    timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
-                }
-                let t = timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
-                let got = counts(&c.lab, &n2, "flannel.1")?;
-                ensure!(
-                    got == full,
-                    "ip -batch baseline added {got:?}, want {full:?}"
-                );
-                Ok(t)
+                floor_step(&c.lab, &n2, adding, del_files, add_files)
             })?;
             floor_add.push(add.value.as_secs_f64());
             println!(
@@ -539,16 +575,8 @@ fn convergence_and_memory(
             );
         }
         let add = sampler.sample("flanneld add", || {
-            if counts(&c.lab, &node, "flannel.1")? != empty {
-                etcd_txn(&c.lab, &del_file, n)?;
-                wait_counts(&mut c.lab, &node, "flannel.1", empty, Instant::now(), fl)
-                    .with_context(|| log_ctx(&c))?;
-            }
-            let t0 = Instant::now();
-            let write = etcd_txn(&c.lab, &put_file, n)?;
-            let (took, poll) = wait_counts(&mut c.lab, &node, "flannel.1", full, t0, fl)
-                .with_context(|| log_ctx(&c))?;
-            Ok((took, write, poll))
+            flanneld_step(&mut c.lab, &node, adding, (&del_file, &put_file), n, fl)
+                .with_context(|| log_ctx(&c))
         })?;
         let (took, write, poll) = add.value;
         let leases = lease_count(&c.lab)?;
@@ -582,13 +610,7 @@ fn convergence_and_memory(
 
         if do_conv {
             let del = sampler.sample("ip -batch delete", || {
-                if counts(&c.lab, &n2, "flannel.1")? != full {
-                    timed_batch(&c.lab, &n2, &files.add_ip, &files.add_fdb)?;
-                }
-                let t = timed_batch(&c.lab, &n2, &files.del_ip, &files.del_fdb)?;
-                let got = counts(&c.lab, &n2, "flannel.1")?;
-                ensure!(got == empty, "ip -batch baseline left {got:?}");
-                Ok(t)
+                floor_step(&c.lab, &n2, deleting, add_files, del_files)
             })?;
             floor_del.push(del.value.as_secs_f64());
             println!(
@@ -598,16 +620,8 @@ fn convergence_and_memory(
             );
         }
         let del = sampler.sample("flanneld delete", || {
-            if counts(&c.lab, &node, "flannel.1")? != full {
-                etcd_txn(&c.lab, &put_file, n)?;
-                wait_counts(&mut c.lab, &node, "flannel.1", full, Instant::now(), fl)
-                    .with_context(|| log_ctx(&c))?;
-            }
-            let t0 = Instant::now();
-            let write = etcd_txn(&c.lab, &del_file, n)?;
-            let (took, _) = wait_counts(&mut c.lab, &node, "flannel.1", empty, t0, fl)
-                .with_context(|| log_ctx(&c))?;
-            Ok((took, write))
+            flanneld_step(&mut c.lab, &node, deleting, (&put_file, &del_file), n, fl)
+                .with_context(|| log_ctx(&c))
         })?;
         let leases = lease_count(&c.lab)?;
         ensure!(
