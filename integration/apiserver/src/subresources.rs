@@ -201,3 +201,33 @@ fn check_body_eviction(body: Value, name: &str) -> Result<Value, ApiError> {
     let _ = check_body;
     Ok(body)
 }
+
+impl Registry {
+    /// `PUT namespaces/{name}/finalize`: sets spec.finalizers (the
+    /// namespace controller removes `kubernetes` once the namespace is
+    /// empty); a terminating namespace without finalizers is removed.
+    pub async fn finalize_namespace(&self, name: &str, body: &Value) -> Result<Value, ApiError> {
+        let nsres = resources::find("", "v1", "namespaces").ok_or_else(|| ApiError::internal("namespaces are not served"))?;
+        let fins = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+        if !fins.is_array() {
+            return Err(ApiError::invalid("", "Namespace", name, vec![Cause::invalid("spec.finalizers", &fins, "must be a list")]));
+        }
+        let updated = self
+            .raw_update(nsres, None, name, |old| {
+                let mut new = old.clone();
+                if let Some(spec) = new.as_object_mut().map(|m| m.entry("spec").or_insert_with(|| json!({}))) {
+                    if let Value::Object(sm) = spec {
+                        sm.insert("finalizers".into(), fins.clone());
+                    }
+                }
+                Ok(new)
+            })
+            .await?;
+        let empty = fins.as_array().is_some_and(|a| a.is_empty()) && meta::finalizers(&updated).is_empty();
+        if meta::is_deleting(&updated) && empty {
+            let (gone, _) = self.delete(nsres, None, name, &DeleteOptions::default()).await?;
+            return Ok(gone);
+        }
+        Ok(updated)
+    }
+}

@@ -336,13 +336,21 @@ async fn resource(
     let res = p.res;
     let ns = p.namespace.as_deref();
     let decode = |b: Option<&[u8]>| negotiate::decode_body(headers, b.unwrap_or_default());
+    if p.subresource.as_deref() == Some("finalize") && res.kind == "Namespace" {
+        let name = p.name.as_deref().unwrap_or("");
+        if *method != Method::PUT {
+            return Err(ApiError::method_not_supported("namespaces/finalize", &method.as_str().to_lowercase()));
+        }
+        let body = decode(body)?;
+        let obj = reg.finalize_namespace(name, &body).await?;
+        return render_one(headers, &p, q, StatusCode::OK, &obj, &[]);
+    }
     let sub = match p.subresource.as_deref() {
         None => None,
         Some(s) => {
             let sr = Subresource::from_name(s).filter(|sr| res.has_subresource(*sr));
             match (sr, s) {
                 (Some(sr), _) => Some(sr),
-                (None, "finalize") if res.kind == "Namespace" => Some(Subresource::Status),
                 _ => return Err(ApiError::unknown_path()),
             }
         }
