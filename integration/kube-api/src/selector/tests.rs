@@ -492,3 +492,56 @@ proptest! {
         prop_assert_eq!(back.map(|b| b.terms()[0].value.clone()), Ok(v));
     }
 }
+
+#[test]
+fn upstream_parse_cases() {
+    // apimachinery TestSelectorParse: good strings restring without spaces.
+    for s in ["x=a,y=b,z=c", "", "x!=a,y=b", "x=", "x= ", "x=,z= ", "x= ,z= ", "!x", "x>1", "x>1,z<5"] {
+        assert_eq!(sel(s).to_string(), s.replace(' ', ""), "{s:?}");
+    }
+    for s in ["x=a||y=b", "x==a==b", "!x=a", "x<a"] {
+        assert!(LabelSelector::parse(s).is_err(), "{s:?}");
+    }
+    assert_eq!(sel("x=a,a=x").to_string(), sel("a=x,x=a").to_string());
+    // TestSetSelectorParser: (input, canonical form or None for an error).
+    let cases: &[(&str, Option<&str>)] = &[
+        ("\rx", Some("x")),
+        ("this-is-a-dns.domain.com/key-with-dash", Some("this-is-a-dns.domain.com/key-with-dash")),
+        ("0.1.2.domain/99 notin (10.10.100.1, tick.tack.clock)", Some("0.1.2.domain/99 notin (10.10.100.1,tick.tack.clock)")),
+        ("foo  in\t (abc)", Some("foo in (abc)")),
+        ("x notin\n (abc)", Some("x notin (abc)")),
+        ("x in (abc,)", Some("x in (,abc)")),
+        ("x in (abc,abc)", Some("x in (abc)")),
+        ("x in (a,,,,,,)", Some("x in (,a)")),
+        ("x in (a,,a,,a,,a,,)", Some("x in (,a)")),
+        ("x notin (abc,,def),bar,z in (),w", Some("bar,w,x notin (,abc,def),z in ()")),
+        ("x,y in (a)", Some("x,y in (a)")),
+        ("x notin ( )", Some("x notin ()")),
+        ("x notin (, a)", Some("x notin (,a)")),
+        ("a ", Some("a")),
+        ("a in (x,y,notin, z,in)", Some("a in (in,notin,x,y,z)")),
+        ("notin=in", Some("notin=in")),
+        ("x=a||y=b", None),
+        ("x,,y", None),
+        (",x,y", None),
+        ("x nott in (y)", None),
+        ("a in (xyz),", None),
+        ("a in (xyz)b notin ()", None),
+        ("a in (xyz abc)", None),
+        ("a notin(", None),
+        ("a (", None),
+        ("(", None),
+    ];
+    for (input, want) in cases {
+        let got = LabelSelector::parse(input).map(|s| s.to_string()).ok();
+        assert_eq!(got.as_deref(), *want, "{input:?}");
+    }
+    // TestSelectorMatches.
+    assert!(m("", json!({"x": "y"})));
+    assert!(m("x!=y,z!=w", json!({"x": "z", "z": "a"})));
+    assert!(m("notin=in", json!({"notin": "in"})));
+    assert!(m("x<1", json!({"x": "0"})));
+    assert!(!m("x=y,z=w", json!({"x": "w", "z": "w"})));
+    assert!(!m("x!=y,z!=w", json!({"x": "z", "z": "w"})));
+    assert!(!m("x>1", json!({"x": "0"})));
+}
