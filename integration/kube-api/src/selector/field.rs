@@ -275,9 +275,7 @@ fn field_set(res: &ResourceInfo) -> FieldSet {
         ("", "Secret") => FieldSet::Secret,
         ("", "Service") => FieldSet::Service,
         ("batch", "Job") => FieldSet::Job,
-        ("certificates.k8s.io", "CertificateSigningRequest") => {
-            FieldSet::CertificateSigningRequest
-        }
+        ("certificates.k8s.io", "CertificateSigningRequest") => FieldSet::CertificateSigningRequest,
         _ => FieldSet::Default,
     }
 }
@@ -428,15 +426,11 @@ impl FieldSet {
             }
             (FieldSet::Pod, "status.nominatedNodeName") => s("/status/nominatedNodeName"),
             (FieldSet::Node, "spec.unschedulable") => bool_at(obj, "/spec/unschedulable"),
-            (FieldSet::ReplicationController, "status.replicas") => {
-                int_at(obj, "/status/replicas")
-            }
+            (FieldSet::ReplicationController, "status.replicas") => int_at(obj, "/status/replicas"),
             (FieldSet::Event, "source") => {
                 first_nonempty(obj, &["/source/component", "/reportingComponent"]).to_string()
             }
-            (FieldSet::Event, "reason" | "reportingComponent" | "type") => {
-                s(&format!("/{label}"))
-            }
+            (FieldSet::Event, "reason" | "reportingComponent" | "type") => s(&format!("/{label}")),
             (FieldSet::Event, l) => match l.strip_prefix("involvedObject.") {
                 Some(f) => s(&format!("/involvedObject/{f}")),
                 None => String::new(),

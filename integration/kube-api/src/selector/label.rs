@@ -356,7 +356,10 @@ fn err(msg: &str) -> SelectorError {
 /// One `metav1.LabelSelectorRequirement`.
 fn expression(e: &Value) -> Result<Requirement, SelectorError> {
     let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-    let op_str = e.get("operator").and_then(Value::as_str).unwrap_or_default();
+    let op_str = e
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let op = match op_str {
         "In" => Operator::In,
         "NotIn" => Operator::NotIn,
@@ -590,11 +593,7 @@ impl Parser {
                                 ));
                             }
                         }
-                        _ => {
-                            return Err(format!(
-                                "found '{l}', expected: ',' or 'end of string'"
-                            ))
-                        }
+                        _ => return Err(format!("found '{l}', expected: ',' or 'end of string'")),
                     }
                 }
                 Tok::EndOfString => return Ok(reqs),

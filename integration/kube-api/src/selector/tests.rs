@@ -61,7 +61,10 @@ fn set_operators() {
     assert!(!m("env in (prod,qa)", json!({"env": "dev"})));
     assert!(!m("env in (prod,qa)", json!({})));
     assert!(m("env notin (prod,qa)", json!({"env": "dev"})));
-    assert!(m("env notin (prod,qa)", json!({})), "notin is true when absent");
+    assert!(
+        m("env notin (prod,qa)", json!({})),
+        "notin is true when absent"
+    );
     assert!(!m("env notin (prod,qa)", json!({"env": "prod"})));
     assert!(m("env", json!({"env": ""})));
     assert!(!m("env", json!({})));
@@ -71,7 +74,10 @@ fn set_operators() {
     assert!(m("x in (in,notin)", json!({"x": "notin"})));
     assert!(m("x in ()", json!({"x": ""})));
     assert!(m("x in (a,,b)", json!({"x": ""})));
-    assert_eq!(sel("x in (foo,,baz),y,z notin ()").to_string(), "x in (,baz,foo),y,z notin ()");
+    assert_eq!(
+        sel("x in (foo,,baz),y,z notin ()").to_string(),
+        "x in (,baz,foo),y,z notin ()"
+    );
 }
 
 #[test]
@@ -93,7 +99,11 @@ fn whitespace_is_a_delimiter() {
     assert_eq!(sel(" x  in ( a , b ) ").to_string(), "x in (a,b)");
     assert!(sel("").is_empty());
     assert!(sel("   ").is_empty());
-    assert_eq!(parse_err("a b"), "found 'b', expected: in, notin, =, ==, !=, gt, lt".replace("found", "unable to parse requirement: found"));
+    assert_eq!(
+        parse_err("a b"),
+        "found 'b', expected: in, notin, =, ==, !=, gt, lt"
+            .replace("found", "unable to parse requirement: found")
+    );
 }
 
 #[test]
@@ -105,9 +115,18 @@ fn canonical_string_is_sorted_by_key_with_sorted_values() {
 
 #[test]
 fn parse_errors_are_upstreams() {
-    assert_eq!(parse_err("x=a,"), "found '', expected: identifier after ','");
-    assert_eq!(parse_err(",x"), "found ',', expected: !, identifier, or 'end of string'");
-    assert_eq!(parse_err("x=a)"), "found ')', expected: ',' or 'end of string'");
+    assert_eq!(
+        parse_err("x=a,"),
+        "found '', expected: identifier after ','"
+    );
+    assert_eq!(
+        parse_err(",x"),
+        "found ',', expected: !, identifier, or 'end of string'"
+    );
+    assert_eq!(
+        parse_err("x=a)"),
+        "found ')', expected: ',' or 'end of string'"
+    );
     assert_eq!(
         parse_err("x in a"),
         "unable to parse requirement: found 'a' expected: '('"
@@ -170,15 +189,17 @@ fn from_api_converts_match_labels_and_expressions() {
         ]
     }))
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(s.to_string(), "app=web,!canary,env in (prod,qa),team,tier=front,zone notin (b)");
+    assert_eq!(
+        s.to_string(),
+        "app=web,!canary,env in (prod,qa),team,tier=front,zone notin (b)"
+    );
     let ok = labels(json!({"app": "web", "tier": "front", "env": "qa", "team": "x"}));
     assert!(s.matches(Some(&ok)));
     let mut bad = ok.clone();
     bad.insert("canary".into(), json!("1"));
     assert!(!s.matches(Some(&bad)));
     assert_eq!(
-        LabelSelector::from_api(&json!({"matchLabels": {"app": "web"}}))
-            .map(|s| s.to_string()),
+        LabelSelector::from_api(&json!({"matchLabels": {"app": "web"}})).map(|s| s.to_string()),
         Ok("app=web".to_string())
     );
 }
@@ -197,7 +218,12 @@ fn from_api_empty_matches_everything_and_null_nothing() {
 
 #[test]
 fn from_api_errors_are_upstreams() {
-    let e = |v: Value| LabelSelector::from_api(&v).map(|s| s.to_string()).unwrap_err().0;
+    let e = |v: Value| {
+        LabelSelector::from_api(&v)
+            .map(|s| s.to_string())
+            .unwrap_err()
+            .0
+    };
     assert_eq!(
         e(json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]})),
         "\"Equals\" is not a valid label selector operator"
@@ -214,7 +240,8 @@ fn from_api_errors_are_upstreams() {
         e(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]})),
         "values: Invalid value: [\"x\"]: values set must be empty for exists and does not exist"
     );
-    assert!(e(json!({"matchLabels": {"a b": "c"}})).starts_with("key: Invalid value: \"a b\": name part"));
+    assert!(e(json!({"matchLabels": {"a b": "c"}}))
+        .starts_with("key: Invalid value: \"a b\": name part"));
     // Two problems aggregate as [a, b].
     let two = e(json!({"matchExpressions": [{"key": "-k", "operator": "NotIn"}]}));
     assert!(two.starts_with("[key: Invalid value: \"-k\""), "{two}");
@@ -299,7 +326,10 @@ fn fsel(s: &str) -> FieldSelector {
 }
 
 fn field_err(s: &str) -> String {
-    FieldSelector::parse(s).map(|x| x.to_string()).unwrap_err().0
+    FieldSelector::parse(s)
+        .map(|x| x.to_string())
+        .unwrap_err()
+        .0
 }
 
 #[test]
@@ -348,7 +378,10 @@ fn metadata_name_on_every_kind() {
     assert!(!s.matches(&deploy, &json!({"metadata": {"name": "db"}})));
     assert_eq!(s.requires_exact_match("metadata.name"), Some("web"));
     let ns = fsel("metadata.namespace=default");
-    assert!(ns.matches(&deploy, &json!({"metadata": {"name": "x", "namespace": "default"}})));
+    assert!(ns.matches(
+        &deploy,
+        &json!({"metadata": {"name": "x", "namespace": "default"}})
+    ));
 }
 
 #[test]
@@ -382,12 +415,24 @@ fn unsupported_labels_use_the_kinds_message() {
         ("Service", "spec.clusterIP=None,spec.type=ClusterIP"),
         ("ReplicationController", "status.replicas=1"),
     ] {
-        assert_eq!(check(&res("", kind, kind != "Namespace"), ok), Ok(()), "{kind}");
+        assert_eq!(
+            check(&res("", kind, kind != "Namespace"), ok),
+            Ok(()),
+            "{kind}"
+        );
     }
     for f in [
-        "spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
-        "spec.hostNetwork", "status.phase", "status.podIP", "status.podIPs",
-        "status.nominatedNodeName", "spec.host", "metadata.namespace",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.podIPs",
+        "status.nominatedNodeName",
+        "spec.host",
+        "metadata.namespace",
     ] {
         assert_eq!(check(&pods, &format!("{f}=x")), Ok(()), "{f}");
     }
@@ -425,7 +470,9 @@ fn pod_fields_render_as_upstream() {
 fn other_kinds_render_as_upstream() {
     let nodes = res("", "Node", false);
     assert!(fsel("spec.unschedulable=false").matches(&nodes, &json!({"metadata": {"name": "n"}})));
-    assert!(fsel("spec.unschedulable=true").matches(&nodes, &json!({"spec": {"unschedulable": true}})));
+    assert!(
+        fsel("spec.unschedulable=true").matches(&nodes, &json!({"spec": {"unschedulable": true}}))
+    );
     // Cluster-scoped kinds have no metadata.namespace field: it reads as "".
     let nss = res("", "Namespace", false);
     let ns = json!({"metadata": {"name": "default", "namespace": "junk"}, "status": {"phase": "Active"}});
@@ -437,8 +484,10 @@ fn other_kinds_render_as_upstream() {
     let s = json!({"spec": {"clusterIP": "10.96.0.1", "type": "ClusterIP"}});
     assert!(fsel("spec.clusterIP=10.96.0.1,spec.type!=NodePort").matches(&svc, &s));
     let secrets = res("", "Secret", true);
-    assert!(fsel("type=kubernetes.io/service-account-token")
-        .matches(&secrets, &json!({"type": "kubernetes.io/service-account-token"})));
+    assert!(fsel("type=kubernetes.io/service-account-token").matches(
+        &secrets,
+        &json!({"type": "kubernetes.io/service-account-token"})
+    ));
     let ev1 = res("events.k8s.io", "Event", true);
     let e = json!({"regarding": {"kind": "Pod", "name": "web"}, "reportingController": "kubelet"});
     let s = fsel("regarding.kind=Pod,regarding.name=web,reportingController=kubelet");
@@ -457,10 +506,22 @@ fn field_escaping_and_operators() {
     assert!(fsel("").is_empty());
     assert!(fsel(",,").is_empty());
     assert_eq!(fsel("a=").terms()[0].value, "");
-    assert_eq!(field_err("abc"), "invalid selector: 'abc'; can't understand 'abc'");
-    assert_eq!(field_err("a=b=c"), "invalid field selector: unescaped character in value: 61");
-    assert_eq!(field_err(r"a=b\x"), r"invalid field selector: invalid escape sequence: \x");
-    assert_eq!(field_err(r"a=b\"), r"invalid field selector: invalid escape sequence: \");
+    assert_eq!(
+        field_err("abc"),
+        "invalid selector: 'abc'; can't understand 'abc'"
+    );
+    assert_eq!(
+        field_err("a=b=c"),
+        "invalid field selector: unescaped character in value: 61"
+    );
+    assert_eq!(
+        field_err(r"a=b\x"),
+        r"invalid field selector: invalid escape sequence: \x"
+    );
+    assert_eq!(
+        field_err(r"a=b\"),
+        r"invalid field selector: invalid escape sequence: \"
+    );
     assert!(FieldSelector::nothing().matches_nothing());
     assert!(!FieldSelector::nothing().matches(&res("", "Pod", true), &json!({})));
 }
@@ -496,7 +557,18 @@ proptest! {
 #[test]
 fn upstream_parse_cases() {
     // apimachinery TestSelectorParse: good strings restring without spaces.
-    for s in ["x=a,y=b,z=c", "", "x!=a,y=b", "x=", "x= ", "x=,z= ", "x= ,z= ", "!x", "x>1", "x>1,z<5"] {
+    for s in [
+        "x=a,y=b,z=c",
+        "",
+        "x!=a,y=b",
+        "x=",
+        "x= ",
+        "x=,z= ",
+        "x= ,z= ",
+        "!x",
+        "x>1",
+        "x>1,z<5",
+    ] {
         assert_eq!(sel(s).to_string(), s.replace(' ', ""), "{s:?}");
     }
     for s in ["x=a||y=b", "x==a==b", "!x=a", "x<a"] {
@@ -506,15 +578,24 @@ fn upstream_parse_cases() {
     // TestSetSelectorParser: (input, canonical form or None for an error).
     let cases: &[(&str, Option<&str>)] = &[
         ("\rx", Some("x")),
-        ("this-is-a-dns.domain.com/key-with-dash", Some("this-is-a-dns.domain.com/key-with-dash")),
-        ("0.1.2.domain/99 notin (10.10.100.1, tick.tack.clock)", Some("0.1.2.domain/99 notin (10.10.100.1,tick.tack.clock)")),
+        (
+            "this-is-a-dns.domain.com/key-with-dash",
+            Some("this-is-a-dns.domain.com/key-with-dash"),
+        ),
+        (
+            "0.1.2.domain/99 notin (10.10.100.1, tick.tack.clock)",
+            Some("0.1.2.domain/99 notin (10.10.100.1,tick.tack.clock)"),
+        ),
         ("foo  in\t (abc)", Some("foo in (abc)")),
         ("x notin\n (abc)", Some("x notin (abc)")),
         ("x in (abc,)", Some("x in (,abc)")),
         ("x in (abc,abc)", Some("x in (abc)")),
         ("x in (a,,,,,,)", Some("x in (,a)")),
         ("x in (a,,a,,a,,a,,)", Some("x in (,a)")),
-        ("x notin (abc,,def),bar,z in (),w", Some("bar,w,x notin (,abc,def),z in ()")),
+        (
+            "x notin (abc,,def),bar,z in (),w",
+            Some("bar,w,x notin (,abc,def),z in ()"),
+        ),
         ("x,y in (a)", Some("x,y in (a)")),
         ("x notin ( )", Some("x notin ()")),
         ("x notin (, a)", Some("x notin (,a)")),
