@@ -5,6 +5,7 @@
 //! kind's own error text) and the selectable field sets of the registries
 //! (`ToSelectableFields`/`GetAttrs`: how each value is rendered from the object).
 
+use super::validate::go_quote;
 use super::SelectorError;
 use crate::ResourceInfo;
 use serde_json::Value;
@@ -321,6 +322,7 @@ const EVENTS_V1_FIELDS: &[&str] = &[
     "regarding.namespace",
     "regarding.fieldPath",
     "reportingController",
+    "source",
     "type",
     "metadata.namespace",
     "metadata.name",
@@ -389,9 +391,13 @@ impl FieldSet {
     fn unsupported(self, label: &str) -> String {
         match self {
             FieldSet::Default => format!(
-                "\"{label}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
+                go_quote(label)
             ),
-            FieldSet::Job => format!("field label \"{label}\" not supported for batchv1.Job"),
+            FieldSet::Job => format!(
+                "field label {} not supported for batchv1.Job",
+                go_quote(label)
+            ),
             _ => format!("field label not supported: {label}"),
         }
     }
@@ -437,6 +443,16 @@ impl FieldSet {
             },
             // events.k8s.io objects; core-shaped ones are read as a fallback.
             (FieldSet::EventsV1, "reason" | "type") => s(&format!("/{label}")),
+            (FieldSet::EventsV1, "source") => first_nonempty(
+                obj,
+                &[
+                    "/deprecatedSource/component",
+                    "/source/component",
+                    "/reportingController",
+                    "/reportingComponent",
+                ],
+            )
+            .to_string(),
             (FieldSet::EventsV1, "reportingController") => {
                 first_nonempty(obj, &["/reportingController", "/reportingComponent"]).to_string()
             }

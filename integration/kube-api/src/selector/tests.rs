@@ -493,7 +493,15 @@ fn other_kinds_render_as_upstream() {
     let s = fsel("regarding.kind=Pod,regarding.name=web,reportingController=kubelet");
     assert_eq!(s.check_supported(&ev1), Ok(()));
     assert!(s.matches(&ev1, &e));
-    assert!(fsel("source=x").check_supported(&ev1).is_err());
+    assert!(
+        fsel("source=kubelet").matches(&ev1, &e),
+        "source falls back to reportingController"
+    );
+    let old = json!({"deprecatedSource": {"component": "old"}, "reportingController": "new"});
+    assert!(fsel("source=old").matches(&ev1, &old));
+    assert!(fsel("involvedObject.kind=Pod")
+        .check_supported(&ev1)
+        .is_err());
 }
 
 #[test]
