@@ -9,7 +9,7 @@
 
 use crate::storage::{StorageError, Store};
 use ipnet::Ipv4Net;
-use kube_lite_api::alloc::{self, Bitmap, PortRange};
+use kube_lite_api::alloc::{AllocRange, Allocator, IpRange, PortRange};
 use kube_lite_api::{ApiError, Cause};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -30,15 +30,9 @@ pub struct Services {
     store: Store,
     ip_key: String,
     port_key: String,
-    ip_range: alloc::IpRange,
+    ip_range: IpRange,
     ports: PortRange,
     lock: Mutex<()>,
-}
-
-#[derive(Clone, Copy)]
-enum Which {
-    Ip,
-    Port,
 }
 
 fn svc_invalid(svc: &Value, causes: Vec<Cause>) -> ApiError {
@@ -152,7 +146,7 @@ impl Services {
             store,
             ip_key: format!("{prefix}/ranges/serviceips"),
             port_key: format!("{prefix}/ranges/servicenodeports"),
-            ip_range: alloc::IpRange::new(range),
+            ip_range: IpRange::new(range),
             ports,
             lock: Mutex::new(()),
         }
@@ -160,256 +154,160 @@ impl Services {
 
     /// The first address of the range: the `kubernetes` Service's.
     pub fn first_ip(&self) -> Option<Ipv4Addr> {
-        self.ip_range.addr(0)
+        self.ip_range.item(0)
     }
 
-    fn key(&self, w: Which) -> &str {
-        match w {
-            Which::Ip => &self.ip_key,
-            Which::Port => &self.port_key,
-        }
-    }
-
-    fn range_string(&self, w: Which) -> String {
-        match w {
-            Which::Ip => self.ip_range.net().to_string(),
-            Which::Port => format!(
-                "{}-{}",
-                self.ports.base,
-                u32::from(self.ports.base) + u32::from(self.ports.size) - 1
-            ),
-        }
-    }
-
-    fn size(&self, w: Which) -> usize {
-        match w {
-            Which::Ip => self.ip_range.size(),
-            Which::Port => usize::from(self.ports.size),
-        }
-    }
-
-    /// Reads, changes and CAS-writes one bitmap; `f` may fail (nothing written).
-    async fn modify<T>(
+    /// Reads, changes and CAS-writes one stored RangeAllocation; `f` may
+    /// fail (then nothing is written).
+    async fn modify<R: AllocRange + Clone, T>(
         &self,
-        w: Which,
-        mut f: impl FnMut(&mut Bitmap) -> Result<T, ApiError>,
+        key: &str,
+        range: &R,
+        mut f: impl FnMut(&mut Allocator<R>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let key = self.key(w).to_string();
         for _ in 0..32 {
-            let current = self.store.get(&key).await.map_err(storage)?;
-            let (mut bm, rev) = match &current {
-                Some(kv) => match alloc::from_range_allocation(&kv.value, self.size(w)) {
-                    Ok(b) => (b, kv.mod_revision),
+            let current = self.store.get(key).await.map_err(storage)?;
+            let (mut a, rev) = match &current {
+                Some(kv) => match Allocator::from_range_allocation(range.clone(), &kv.value) {
+                    Ok(a) => (a, kv.mod_revision),
                     Err(e) => {
-                        warn!(%key, "stored range allocation is unreadable, starting empty: {e}");
-                        (Bitmap::new(self.size(w)), kv.mod_revision)
+                        warn!(%key, "stored range allocation does not fit the configured range, rebuilding it: {e}");
+                        (Allocator::new(range.clone()), kv.mod_revision)
                     }
                 },
-                None => (Bitmap::new(self.size(w)), 0),
+                None => (Allocator::new(range.clone()), 0),
             };
-            let before = bm.clone();
-            let out = f(&mut bm)?;
-            if bm == before && current.is_some() {
+            let before = a.bitmap.clone();
+            let out = f(&mut a)?;
+            if a.bitmap == before && current.is_some() {
                 return Ok(out);
             }
-            let v = alloc::to_range_allocation(&bm, &self.range_string(w));
+            let v = a.to_range_allocation();
             let r = if rev == 0 {
-                self.store.create(&key, &v).await
+                self.store.create(key, &v).await
             } else {
-                self.store.update(&key, &v, rev).await
+                self.store.update(key, &v, rev).await
             };
             match r {
                 Ok(_) => return Ok(out),
-                Err(StorageError::Exists)
-                | Err(StorageError::Conflict(_))
-                | Err(StorageError::NotFound) => continue,
+                Err(StorageError::Exists) | Err(StorageError::Conflict(_)) | Err(StorageError::NotFound) => continue,
                 Err(e) => return Err(storage(e)),
             }
         }
-        Err(ApiError::internal(
-            "could not update the service range allocation: too many concurrent changes",
-        ))
+        Err(ApiError::internal("could not update the service range allocation: too many concurrent changes"))
     }
 
     /// Allocates what `svc` needs (given `old` on an update) and writes the
     /// values into it. Dry runs check without taking anything.
-    pub async fn allocate(
-        &self,
-        svc: &mut Value,
-        old: Option<&Value>,
-        dry_run: bool,
-    ) -> Result<Allocation, ApiError> {
+    pub async fn allocate(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<Allocation, ApiError> {
         let _guard = self.lock.lock().await;
         let mut a = Allocation::default();
+        let r = self.allocate_locked(svc, old, dry_run, &mut a).await;
+        if r.is_err() && !dry_run {
+            self.free(&a.new_ips, &a.new_ports).await;
+        }
+        r.map(|()| a)
+    }
+
+    async fn allocate_locked(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool, a: &mut Allocation) -> Result<(), ApiError> {
         let old_ips = old.map(cluster_ips).unwrap_or_default();
-        let old_ports: BTreeSet<u16> = old
-            .map(node_ports)
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let old_ports: BTreeSet<u16> = old.map(node_ports).unwrap_or_default().into_iter().collect();
         let t = svc_type(svc).to_string();
-        // ClusterIP.
         if t == "ExternalName" {
             a.dropped_ips = old_ips.clone();
         } else {
-            let requested = svc
-                .pointer("/spec/clusterIP")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
+            let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
             if requested == "None" {
                 set_ips(svc, None);
             } else if requested.is_empty() {
                 if let Some(&ip) = old_ips.first() {
                     set_ips(svc, Some(ip));
                 } else {
-                    let ip = if dry_run {
-                        self.ip_range.addr(0).unwrap_or(Ipv4Addr::UNSPECIFIED)
-                    } else {
-                        let off = self
-                            .modify(Which::Ip, |bm| {
-                                bm.allocate_next(rand::random_range(0..bm.size.max(1)))
-                                    .map_err(|_| svc_invalid(&Value::Null, vec![Cause::new("FieldValueInvalid", "spec.clusterIPs", "Internal error: failed to allocate a serviceIP: range is full")]))
-                            })
-                            .await?;
-                        a.new_ips
-                            .push(self.ip_range.addr(off).unwrap_or(Ipv4Addr::UNSPECIFIED));
-                        self.ip_range.addr(off).unwrap_or(Ipv4Addr::UNSPECIFIED)
-                    };
+                    let name_svc = svc.clone();
+                    let ip = self
+                        .modify(&self.ip_key, &self.ip_range, |al| {
+                            let ip = al.allocate_next(rand::random::<u64>()).map_err(|e| {
+                                svc_invalid(&name_svc, vec![Cause::new("FieldValueInvalid", "spec.clusterIPs", format!("Internal error: failed to allocate a serviceIP: {e}"))])
+                            })?;
+                            if dry_run {
+                                al.release(ip);
+                            }
+                            Ok(ip)
+                        })
+                        .await?;
+                    if !dry_run {
+                        a.new_ips.push(ip);
+                    }
                     set_ips(svc, Some(ip));
                 }
             } else {
                 let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                    svc_invalid(
-                        svc,
-                        vec![Cause::invalid(
-                            "spec.clusterIPs[0]",
-                            &json!(requested),
-                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-                        )],
-                    )
+                    svc_invalid(svc, vec![Cause::invalid("spec.clusterIPs[0]", &json!(requested), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
                 })?;
                 if !old_ips.contains(&ip) {
-                    let Some(off) = self.ip_range.offset(ip) else {
-                        return Err(svc_invalid(svc, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), &format!(
-                            "failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}", self.ip_range.net()))]));
-                    };
-                    let taken_msg =
-                        format!("failed to allocate IP {ip}: provided IP is already allocated");
                     let name_svc = svc.clone();
-                    let check = |bm: &mut Bitmap| -> Result<(), ApiError> {
-                        if bm.is_set(off) {
-                            return Err(svc_invalid(
-                                &name_svc,
-                                vec![Cause::invalid(
-                                    "spec.clusterIPs",
-                                    &json!([requested]),
-                                    &taken_msg,
-                                )],
-                            ));
-                        }
-                        if !dry_run {
-                            let _ = bm.allocate(off);
+                    self.modify(&self.ip_key, &self.ip_range, |al| {
+                        al.allocate(ip).map_err(|e| {
+                            svc_invalid(&name_svc, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {ip}: {e}"))])
+                        })?;
+                        if dry_run {
+                            al.release(ip);
                         }
                         Ok(())
-                    };
-                    self.modify(Which::Ip, check).await?;
+                    })
+                    .await?;
                     if !dry_run {
                         a.new_ips.push(ip);
                     }
                 }
                 set_ips(svc, Some(ip));
             }
-            a.dropped_ips = old_ips
-                .iter()
-                .copied()
-                .filter(|o| !cluster_ips(svc).contains(o))
-                .collect();
+            let now = cluster_ips(svc);
+            a.dropped_ips = old_ips.iter().copied().filter(|o| !now.contains(o)).collect();
         }
-        // NodePorts.
         let wants_ports = t == "NodePort" || t == "LoadBalancer";
         let mut kept: BTreeSet<u16> = BTreeSet::new();
         if wants_ports {
-            let n = svc
-                .pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .map(Vec::len)
-                .unwrap_or(0);
+            let n = svc.pointer("/spec/ports").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
             for i in 0..n {
-                let requested = svc
-                    .pointer(&format!("/spec/ports/{i}/nodePort"))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0);
+                let requested = svc.pointer(&format!("/spec/ports/{i}/nodePort")).and_then(Value::as_u64).unwrap_or(0);
+                let field = format!("spec.ports[{i}].nodePort");
+                let name_svc = svc.clone();
                 let port: u16 = if requested > 0 {
                     let p = u16::try_from(requested).unwrap_or(0);
-                    if old_ports.contains(&p) || kept.contains(&p) {
-                        p
-                    } else {
-                        let field = format!("spec.ports[{i}].nodePort");
-                        let off = p
-                            .checked_sub(self.ports.base)
-                            .map(usize::from)
-                            .filter(|o| *o < usize::from(self.ports.size));
-                        let Some(off) = off else {
-                            self.undo(&a).await;
-                            return Err(svc_invalid(svc, vec![Cause::invalid(&field, &json!(requested), &format!(
-                                "provided port is not in the valid range. The range of valid ports is {}", self.range_string(Which::Port)))]));
-                        };
-                        let name_svc = svc.clone();
-                        let r = self
-                            .modify(Which::Port, |bm| {
-                                if bm.is_set(off) {
-                                    return Err(svc_invalid(
-                                        &name_svc,
-                                        vec![Cause::invalid(
-                                            &field,
-                                            &json!(requested),
-                                            "provided port is already allocated",
-                                        )],
-                                    ));
-                                }
-                                if !dry_run {
-                                    let _ = bm.allocate(off);
-                                }
-                                Ok(())
-                            })
-                            .await;
-                        if let Err(e) = r {
-                            self.undo(&a).await;
-                            return Err(e);
-                        }
+                    if !(old_ports.contains(&p) || kept.contains(&p)) {
+                        self.modify(&self.port_key, &self.ports, |al| {
+                            al.allocate(p).map_err(|e| svc_invalid(&name_svc, vec![Cause::invalid(&field, &json!(requested), &e.to_string())]))?;
+                            if dry_run {
+                                al.release(p);
+                            }
+                            Ok(())
+                        })
+                        .await?;
                         if !dry_run {
                             a.new_ports.push(p);
                         }
-                        p
                     }
-                } else if dry_run {
-                    self.ports.base
+                    p
                 } else {
-                    let r = self
-                        .modify(Which::Port, |bm| {
-                            bm.allocate_next(rand::random_range(0..bm.size.max(1))).map_err(|_| {
-                                ApiError::invalid("", "Service", "", vec![Cause::new("FieldValueInvalid", "spec.ports", "Internal error: failed to allocate a nodePort: range is full")])
-                            })
+                    let p = self
+                        .modify(&self.port_key, &self.ports, |al| {
+                            let p = al.allocate_next(rand::random::<u64>()).map_err(|e| {
+                                svc_invalid(&name_svc, vec![Cause::new("FieldValueInvalid", &field, format!("Internal error: failed to allocate a nodePort: {e}"))])
+                            })?;
+                            if dry_run {
+                                al.release(p);
+                            }
+                            Ok(p)
                         })
-                        .await;
-                    match r {
-                        Ok(off) => {
-                            let p = self.ports.base + off as u16;
-                            a.new_ports.push(p);
-                            p
-                        }
-                        Err(e) => {
-                            self.undo(&a).await;
-                            return Err(e);
-                        }
+                        .await?;
+                    if !dry_run {
+                        a.new_ports.push(p);
                     }
+                    p
                 };
                 kept.insert(port);
-                if let Some(pm) = svc
-                    .pointer_mut(&format!("/spec/ports/{i}"))
-                    .and_then(Value::as_object_mut)
-                {
+                if let Some(pm) = svc.pointer_mut(&format!("/spec/ports/{i}")).and_then(Value::as_object_mut) {
                     pm.insert("nodePort".into(), json!(port));
                 }
             }
@@ -418,51 +316,24 @@ impl Services {
                 p.remove("nodePort");
             }
         }
-        a.dropped_ports = old_ports
-            .iter()
-            .copied()
-            .filter(|p| !kept.contains(p))
-            .collect();
-        Ok(a)
-    }
-
-    async fn undo(&self, a: &Allocation) {
-        self.free(&a.new_ips, &a.new_ports).await;
+        a.dropped_ports = old_ports.iter().copied().filter(|p| !kept.contains(p)).collect();
+        Ok(())
     }
 
     async fn free(&self, ips: &[Ipv4Addr], ports: &[u16]) {
         if !ips.is_empty() {
-            let offs: Vec<usize> = ips
-                .iter()
-                .filter_map(|ip| self.ip_range.offset(*ip))
-                .collect();
-            if let Err(e) = self
-                .modify(Which::Ip, |bm| {
-                    for o in &offs {
-                        bm.release(*o);
-                    }
-                    Ok(())
-                })
-                .await
-            {
+            if let Err(e) = self.modify(&self.ip_key, &self.ip_range, |al| {
+                ips.iter().for_each(|ip| al.release(*ip));
+                Ok(())
+            }).await {
                 warn!("could not release service IPs {ips:?}: {e}");
             }
         }
         if !ports.is_empty() {
-            let base = self.ports.base;
-            let offs: Vec<usize> = ports
-                .iter()
-                .filter_map(|p| p.checked_sub(base).map(usize::from))
-                .collect();
-            if let Err(e) = self
-                .modify(Which::Port, |bm| {
-                    for o in &offs {
-                        bm.release(*o);
-                    }
-                    Ok(())
-                })
-                .await
-            {
+            if let Err(e) = self.modify(&self.port_key, &self.ports, |al| {
+                ports.iter().for_each(|p| al.release(*p));
+                Ok(())
+            }).await {
                 warn!("could not release node ports {ports:?}: {e}");
             }
         }
@@ -471,7 +342,7 @@ impl Services {
     /// Gives back what a failed write took.
     pub async fn release(&self, a: &Allocation) {
         let _guard = self.lock.lock().await;
-        self.undo(a).await;
+        self.free(&a.new_ips, &a.new_ports).await;
     }
 
     /// After a committed update: gives back what the Service stopped using.
@@ -486,33 +357,21 @@ impl Services {
         self.free(&cluster_ips(svc), &node_ports(svc)).await;
     }
 
-    /// Rebuilds both bitmaps from the stored Services.
+    /// Rebuilds both bitmaps from the stored Services (upstream's repair).
     pub async fn repair(&self, services: &[Value]) -> Result<(), ApiError> {
         let _guard = self.lock.lock().await;
-        let ips: Vec<usize> = services
-            .iter()
-            .flat_map(cluster_ips)
-            .filter_map(|ip| self.ip_range.offset(ip))
-            .collect();
-        let base = self.ports.base;
-        let ports: Vec<usize> = services
-            .iter()
-            .flat_map(node_ports)
-            .filter_map(|p| p.checked_sub(base).map(usize::from))
-            .filter(|o| *o < usize::from(self.ports.size))
-            .collect();
-        self.modify(Which::Ip, |bm| {
-            *bm = Bitmap::new(bm.size);
-            for o in &ips {
-                let _ = bm.allocate(*o);
+        self.modify(&self.ip_key, &self.ip_range, |al| {
+            *al = Allocator::new(self.ip_range);
+            for ip in services.iter().flat_map(cluster_ips) {
+                let _ = al.allocate(ip);
             }
             Ok(())
         })
         .await?;
-        self.modify(Which::Port, |bm| {
-            *bm = Bitmap::new(bm.size);
-            for o in &ports {
-                let _ = bm.allocate(*o);
+        self.modify(&self.port_key, &self.ports, |al| {
+            *al = Allocator::new(self.ports);
+            for p in services.iter().flat_map(node_ports) {
+                let _ = al.allocate(p);
             }
             Ok(())
         })
