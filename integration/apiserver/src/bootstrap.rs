@@ -31,6 +31,12 @@ async fn ensure(
     let Some(res) = resources::find(group, version, plural) else {
         return Ok(());
     };
+    let name = kube_lite_api::meta::name(&obj).to_string();
+    match reg.get(res, ns, &name).await {
+        Ok(_) => return Ok(()),
+        Err(e) if e.code == 404 => {}
+        Err(e) => return Err(e),
+    }
     match reg
         .create(res, ns, obj, &WriteOptions::default(), &system_user())
         .await
