@@ -8,8 +8,8 @@
 //! object shape: missing fields and wrong types print as upstream prints a
 //! zero value.
 //!
-//! Submodules: [`corev1`] (core/v1 kinds), [`apps`] (apps, batch, autoscaling,
-//! policy), [`other`] (coordination, discovery, scheduling, rbac).
+//! Submodules: `corev1` (core/v1 kinds), `apps` (apps, batch, autoscaling,
+//! policy), `other` (coordination, discovery, scheduling, rbac).
 
 mod apps;
 mod corev1;
@@ -227,7 +227,7 @@ pub(crate) fn time_at(v: &Value, ptr: &str) -> Option<i64> {
         .and_then(crate::meta::parse_rfc3339)
 }
 
-/// `translateTimestampSince`: "<unknown>" for a missing timestamp.
+/// `translateTimestampSince`: `<unknown>` for a missing timestamp.
 pub(crate) fn since(t: Option<i64>, now: i64) -> String {
     match t {
         Some(t) => human_duration(now.saturating_sub(t)),
@@ -241,7 +241,7 @@ pub(crate) fn age(obj: &Value, now: i64) -> String {
 }
 
 /// apimachinery's `duration.HumanDuration` of a number of seconds
-/// ("5s", "3m20s", "2d3h", "3y45d"); "<invalid>" below -1s.
+/// ("5s", "3m20s", "2d3h", "3y45d"); `<invalid>` below -1s.
 pub fn human_duration(seconds: i64) -> String {
     if seconds < -1 {
         return "<invalid>".into();
