@@ -256,7 +256,7 @@ fn aggregated(headers: &HeaderMap, v: Value) -> Response<Body> {
     negotiate::bytes_response(
         headers,
         StatusCode::OK,
-        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        kube_lite_api::discovery::AGGREGATED_CONTENT_TYPE,
         serde_json::to_vec(&v).unwrap_or_default(),
         &[],
     )

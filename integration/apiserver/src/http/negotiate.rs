@@ -59,14 +59,7 @@ pub fn wants_aggregated(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',').next().is_some_and(|first| {
-                first.contains("as=APIGroupDiscoveryList")
-                    && first.contains("g=apidiscovery.k8s.io")
-                    && first.contains("v=v2")
-                    && !first.contains("v=v2beta1")
-            })
-        })
+        .is_some_and(kube_lite_api::discovery::accepts_aggregated)
 }
 
 /// Decodes a request body per its Content-Type (absent: JSON).
