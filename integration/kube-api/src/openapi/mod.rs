@@ -3,26 +3,105 @@
 //! JSON, and `/openapi/v3` (the index and one document per group/version),
 //! built from k8s-openapi's schemas, enough for client-side validation and
 //! `kubectl explain` of the built-in kinds.
+//!
+//! - [`kinds`]: which kinds each group/version document carries;
+//! - [`schemas`]: k8s-openapi's JSON schemas reshaped into upstream's definitions;
+//! - [`paths`]: the operations of the served resources (from `resources::all()`);
+//! - [`v3`], [`v2`]: the two document formats; [`gnostic`]: v2 as protobuf.
+//!
+//! Documents cover the group/versions that have at least one resource in
+//! the resource table and are built once, on first use.
+
+mod gnostic;
+mod kinds;
+mod paths;
+mod schemas;
+mod v2;
+mod v3;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use serde_json::{json, Value};
+use sha2::{Digest, Sha512};
+
+use kinds::GroupVersion;
+
+/// The group/versions with at least one served resource, in index order.
+fn served() -> Vec<&'static GroupVersion> {
+    kinds::GROUP_VERSIONS
+        .iter()
+        .filter(|gv| paths::resources_of(gv).next().is_some())
+        .collect()
+}
+
+struct V3 {
+    /// `api/v1` → (document, hash).
+    docs: BTreeMap<String, (Value, String)>,
+}
+
+fn v3_cache() -> &'static V3 {
+    static CACHE: OnceLock<V3> = OnceLock::new();
+    CACHE.get_or_init(|| V3 {
+        docs: served()
+            .into_iter()
+            .map(|gv| {
+                let doc = v3::document(gv);
+                let hash = digest(&doc);
+                (gv.path(), (doc, hash))
+            })
+            .collect(),
+    })
+}
+
+fn v2_cache() -> &'static (Value, Vec<u8>) {
+    static CACHE: OnceLock<(Value, Vec<u8>)> = OnceLock::new();
+    CACHE.get_or_init(|| {
+        let doc = v2::document(&served());
+        let pb = gnostic::encode(&doc);
+        (doc, pb)
+    })
+}
+
+/// Upstream's document hash: SHA-512 of the JSON, uppercase hex.
+fn digest(doc: &Value) -> String {
+    let bytes = Sha512::digest(doc.to_string().as_bytes());
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
 
 /// The gnostic-protobuf-encoded OpenAPI v2 document.
 pub fn v2_protobuf() -> Vec<u8> {
-    Vec::new()
+    v2_cache().1.clone()
 }
 
 /// The OpenAPI v2 document as JSON.
 pub fn v2_json() -> Value {
-    json!({"swagger":"2.0","info":{"title":"Kubernetes","version":"v1.37.0"},"paths":{},"definitions":{}})
+    v2_cache().0.clone()
 }
 
 /// `/openapi/v3`: `{"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=..."}, ...}}`.
 pub fn v3_index() -> Value {
-    json!({"paths":{}})
+    let paths: serde_json::Map<String, Value> = v3_cache()
+        .docs
+        .iter()
+        .map(|(path, (_, hash))| {
+            (
+                path.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
+            )
+        })
+        .collect();
+    json!({ "paths": paths })
 }
 
 /// `/openapi/v3/<path>` (`api/v1`, `apis/apps/v1`); None when not served.
+/// A leading `/` and a query string (`?hash=...`) are ignored.
 pub fn v3_document(path: &str) -> Option<Value> {
-    let _ = path;
-    None
+    let path = path.split('?').next().unwrap_or_default();
+    let path = path.trim_start_matches('/');
+    let path = path.strip_prefix("openapi/v3/").unwrap_or(path);
+    v3_cache().docs.get(path).map(|(doc, _)| doc.clone())
 }
