@@ -38,9 +38,11 @@ fn served() -> Vec<&'static GroupVersion> {
         .collect()
 }
 
+/// The documents, kept serialized (a few MB; a parsed `Value` would be
+/// several times larger).
 struct V3 {
-    /// `api/v1` → (document, hash).
-    docs: BTreeMap<String, (Value, String)>,
+    /// `api/v1` → (JSON text, hash).
+    docs: BTreeMap<String, (String, String)>,
 }
 
 fn v3_cache() -> &'static V3 {
@@ -49,26 +51,27 @@ fn v3_cache() -> &'static V3 {
         docs: served()
             .into_iter()
             .map(|gv| {
-                let doc = v3::document(gv);
-                let hash = digest(&doc);
-                (gv.path(), (doc, hash))
+                let text = v3::document(gv).to_string();
+                let hash = digest(&text);
+                (gv.path(), (text, hash))
             })
             .collect(),
     })
 }
 
-fn v2_cache() -> &'static (Value, Vec<u8>) {
-    static CACHE: OnceLock<(Value, Vec<u8>)> = OnceLock::new();
+/// (JSON text, protobuf bytes) of the v2 document.
+fn v2_cache() -> &'static (String, Vec<u8>) {
+    static CACHE: OnceLock<(String, Vec<u8>)> = OnceLock::new();
     CACHE.get_or_init(|| {
         let doc = v2::document(&served());
         let pb = gnostic::encode(&doc);
-        (doc, pb)
+        (doc.to_string(), pb)
     })
 }
 
 /// Upstream's document hash: SHA-512 of the JSON, uppercase hex.
-fn digest(doc: &Value) -> String {
-    let bytes = Sha512::digest(doc.to_string().as_bytes());
+fn digest(text: &str) -> String {
+    let bytes = Sha512::digest(text.as_bytes());
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
@@ -79,7 +82,12 @@ pub fn v2_protobuf() -> Vec<u8> {
 
 /// The OpenAPI v2 document as JSON.
 pub fn v2_json() -> Value {
-    v2_cache().0.clone()
+    serde_json::from_str(&v2_cache().0).unwrap_or(Value::Null)
+}
+
+/// [`v2_json`] already serialized, for serving without a copy.
+pub fn v2_json_bytes() -> &'static [u8] {
+    v2_cache().0.as_bytes()
 }
 
 /// `/openapi/v3`: `{"paths":{"api/v1":{"serverRelativeURL":"/openapi/v3/api/v1?hash=..."}, ...}}`.
@@ -98,10 +106,15 @@ pub fn v3_index() -> Value {
 }
 
 /// `/openapi/v3/<path>` (`api/v1`, `apis/apps/v1`); None when not served.
-/// A leading `/` and a query string (`?hash=...`) are ignored.
+/// A leading `/`, `openapi/v3/` and a query string (`?hash=...`) are ignored.
 pub fn v3_document(path: &str) -> Option<Value> {
+    v3_document_bytes(path).and_then(|b| serde_json::from_slice(b).ok())
+}
+
+/// [`v3_document`] already serialized, for serving without a copy.
+pub fn v3_document_bytes(path: &str) -> Option<&'static [u8]> {
     let path = path.split('?').next().unwrap_or_default();
     let path = path.trim_start_matches('/');
     let path = path.strip_prefix("openapi/v3/").unwrap_or(path);
-    v3_cache().docs.get(path).map(|(doc, _)| doc.clone())
+    v3_cache().docs.get(path).map(|(doc, _)| doc.as_bytes())
 }

@@ -159,11 +159,21 @@ pub(super) fn resources_of(gv: &GroupVersion) -> impl Iterator<Item = &'static R
         .filter(move |r| r.group == gv.group && r.version == gv.version)
 }
 
-/// Every path of `gv`, sorted by path.
+/// Every path of `gv`'s served resources, sorted by path.
 pub(super) fn paths(gv: &GroupVersion) -> Vec<PathItem> {
+    paths_of(gv, resources_of(gv))
+}
+
+/// The paths of `resources` (those of `gv`), sorted by path.
+pub(super) fn paths_of<'r>(
+    gv: &GroupVersion,
+    resources: impl IntoIterator<Item = &'r ResourceInfo>,
+) -> Vec<PathItem> {
     let mut out = Vec::new();
-    for res in resources_of(gv) {
-        add_resource(gv, res, &mut out);
+    for res in resources {
+        if res.group == gv.group && res.version == gv.version {
+            add_resource(gv, res, &mut out);
+        }
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out

@@ -13,13 +13,18 @@ pub(super) const INFO_VERSION: &str = "v1.37.0";
 
 /// The document of one group/version.
 pub(super) fn document(gv: &GroupVersion) -> Value {
+    document_with(gv, paths::paths(gv))
+}
+
+/// The document of one group/version with the given paths.
+pub(super) fn document_with(gv: &GroupVersion, paths: Vec<PathItem>) -> Value {
     let defs = schemas::definitions(gv.kinds.iter());
     let components: Map<String, Value> = defs
         .iter()
         .map(|(name, s)| (name.clone(), schemas::to_v3(name, s)))
         .collect();
     let tag = tag(gv);
-    let paths: Map<String, Value> = paths::paths(gv)
+    let paths: Map<String, Value> = paths
         .iter()
         .map(|p| (p.path.clone(), path_item(p, &tag)))
         .collect();
