@@ -136,7 +136,7 @@ fn all_refs_resolve_inside_each_document() {
     for path in served_paths() {
         let doc = parsed(&path);
         let mut found = Vec::new();
-        refs(&doc, &mut found);
+        refs(doc, &mut found);
         assert!(!found.is_empty());
         for r in found {
             let name = r.strip_prefix("#/components/schemas/");
@@ -193,7 +193,7 @@ fn kubectl_sees_server_side_field_validation_for_every_patchable_kind() {
         };
         let doc = parsed(&path);
         let gvk = json!({"group": r.group, "kind": r.kind, "version": r.version});
-        assert!(supports_field_validation(&doc, &gvk), "{gvk}");
+        assert!(supports_field_validation(doc, &gvk), "{gvk}");
     }
 }
 
