@@ -15,7 +15,6 @@ use handler::Peer;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use kube_lite_api::{openapi, ApiError};
 use serde_json::Value;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
@@ -30,8 +29,6 @@ pub struct State {
     pub bootstrapped: AtomicBool,
     pub signer: Option<crate::auth::TokenSigner>,
     openapi_v2_pb: OnceLock<Vec<u8>>,
-    openapi_v2_json: OnceLock<Vec<u8>>,
-    openapi_v3: OnceLock<HashMap<String, Vec<u8>>>,
 }
 
 impl State {
@@ -48,8 +45,6 @@ impl State {
             bootstrapped: AtomicBool::new(false),
             signer,
             openapi_v2_pb: OnceLock::new(),
-            openapi_v2_json: OnceLock::new(),
-            openapi_v3: OnceLock::new(),
         }
     }
 
@@ -66,24 +61,12 @@ impl State {
     pub fn openapi_v2_pb(&self) -> &[u8] {
         self.openapi_v2_pb.get_or_init(openapi::v2_protobuf)
     }
-    pub fn openapi_v2_json(&self) -> &[u8] {
-        self.openapi_v2_json
-            .get_or_init(|| serde_json::to_vec(&openapi::v2_json()).unwrap_or_default())
+    pub fn openapi_v2_json(&self) -> &'static [u8] {
+        openapi::v2_json_bytes()
     }
     /// One OpenAPI v3 document (`api/v1`, `apis/apps/v1`).
-    pub fn openapi_v3(&self, path: &str) -> Option<&[u8]> {
-        let docs = self.openapi_v3.get_or_init(|| {
-            let mut m = HashMap::new();
-            if let Some(paths) = openapi::v3_index().get("paths").and_then(Value::as_object) {
-                for p in paths.keys() {
-                    if let Some(d) = openapi::v3_document(p) {
-                        m.insert(p.clone(), serde_json::to_vec(&d).unwrap_or_default());
-                    }
-                }
-            }
-            m
-        });
-        docs.get(path).map(Vec::as_slice)
+    pub fn openapi_v3(&self, path: &str) -> Option<&'static [u8]> {
+        openapi::v3_document_bytes(path)
     }
 
     /// A TokenRequest for a ServiceAccount.
