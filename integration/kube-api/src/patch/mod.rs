@@ -108,8 +108,11 @@ fn json_patch_apply(original: &Value, patch: &Value) -> Result<Value, PatchError
             .map_err(|e| PatchError(format!("json patch: operation {i} ({op}): {e}")))?;
         parsed.push(p);
     }
+    // `patch_unsafe` on a copy: `json_patch::patch` undoes on failure and
+    // panics when an undo fails (json-patch 5.0.0, e.g. after a `move`);
+    // the copy is dropped on failure anyway.
     let mut doc = original.clone();
-    json_patch::patch(&mut doc, &parsed).map_err(|e| {
+    json_patch::patch_unsafe(&mut doc, &parsed).map_err(|e| {
         let what = parsed
             .get(e.operation)
             .map(|op| format!("{} {}", op_name(op), op.path()))

@@ -222,6 +222,16 @@ impl Ty {
     }
 }
 
+impl Field {
+    /// The merge key of a merge list of maps.
+    pub fn merge_key(&self) -> Option<&'static str> {
+        match self.strategy {
+            Strategy::Merge { key } => key,
+            _ => None,
+        }
+    }
+}
+
 /// The metadata of field `name` under an optional type (None: unmodelled,
 /// every field default).
 pub fn field_of(ty: Option<Ty>, name: &str) -> Field {

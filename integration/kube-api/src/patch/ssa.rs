@@ -47,7 +47,7 @@ pub fn server_side_apply_at(
     let new_set = field_set(&Value::Object(applied_map.clone()), ty, true);
     let (result, mut entries) = match live {
         None => (
-            super::strategic::clean(Value::Object(applied_map)),
+            Some(super::strategic::discard_nulls(Value::Object(applied_map))),
             Vec::new(),
         ),
         Some(l) => {
@@ -135,7 +135,7 @@ fn merge_map(
                 Strategy::Merge { key } => Some(Value::Array(merge_list(l, a, key, field.child))),
                 _ => Some(Value::Array(a)),
             },
-            (_, a) => super::strategic::clean(a),
+            (_, a) => Some(super::strategic::discard_nulls(a)),
         };
         if let Some(v) = merged {
             live.insert(k, v);

@@ -56,28 +56,97 @@ pub fn apply(ty: Option<Ty>, original: &Value, patch: &Value) -> Result<Value, P
     merge_map(orig.clone(), p.clone(), ty).map(Value::Object)
 }
 
-/// Removes every `$patch` map (and list element) and every `$`-directive key,
-/// and discards nulls: the form a patch value takes when stored verbatim.
-pub(crate) fn clean(v: Value) -> Option<Value> {
+/// Removes every `$patch` map (and list element) and every directive key,
+/// and discards nulls: the form a patch value takes when it is stored
+/// verbatim. Malformed directives are errors here too, so that a patch is
+/// rejected whether or not the original has the field.
+pub(crate) fn clean(v: Value) -> Result<Option<Value>, PatchError> {
     match v {
         Value::Object(m) => {
-            if m.contains_key(DIRECTIVE) {
-                return None;
+            if let Some(d) = m.get(DIRECTIVE) {
+                check_patch_directive(d)?;
+                return Ok(None);
             }
             let mut out = Map::new();
             for (k, v) in m {
+                check_directive_key(&k, &v)?;
                 if is_directive_key(&k) || v.is_null() {
                     continue;
                 }
-                if let Some(v) = clean(v) {
+                if let Some(v) = clean(v)? {
                     out.insert(k, v);
                 }
             }
-            Some(Value::Object(out))
+            Ok(Some(Value::Object(out)))
         }
-        Value::Array(a) => Some(Value::Array(a.into_iter().filter_map(clean).collect())),
-        other => Some(other),
+        Value::Array(a) => Ok(Some(Value::Array(clean_all(a)?))),
+        other => Ok(Some(other)),
     }
+}
+
+fn clean_all(items: Vec<Value>) -> Result<Vec<Value>, PatchError> {
+    let mut out = Vec::with_capacity(items.len());
+    for v in items {
+        out.extend(clean(v)?);
+    }
+    Ok(out)
+}
+
+/// Removes nulls from map values, recursively (upstream
+/// `discardNullValuesFromPatch`).
+pub(crate) fn discard_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, discard_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(discard_nulls).collect()),
+        other => other,
+    }
+}
+
+fn check_patch_directive(d: &Value) -> Result<(), PatchError> {
+    match d.as_str() {
+        Some("replace" | "delete" | "merge") => Ok(()),
+        _ => Err(err(format!("unknown patch type: {d}"))),
+    }
+}
+
+/// Validates a `$`-key of a patch map and its value.
+fn check_directive_key(k: &str, v: &Value) -> Result<(), PatchError> {
+    if !k.starts_with('$') || k == "$ref" || k == "$schema" {
+        return Ok(());
+    }
+    if k == DIRECTIVE {
+        return check_patch_directive(v);
+    }
+    if k == RETAIN_KEYS {
+        return match v {
+            Value::Array(_) => Ok(()),
+            _ => Err(err("invalid patch format of retainKeys: not a list")),
+        };
+    }
+    if k.starts_with(SET_ORDER) {
+        directive_target(k, SET_ORDER)?;
+        return match v {
+            Value::Array(_) => Ok(()),
+            _ => Err(err(format!(
+                "invalid patch format of setElementOrder list: {k} is not a list"
+            ))),
+        };
+    }
+    if k.starts_with(DELETE_FROM) {
+        directive_target(k, DELETE_FROM)?;
+        return match v {
+            Value::Array(_) | Value::Null => Ok(()),
+            _ => Err(err(format!(
+                "invalid patch format of primitive list: {k} is not a list"
+            ))),
+        };
+    }
+    Err(err(format!("unknown patch directive {k:?}")))
 }
 
 fn is_directive_key(k: &str) -> bool {
@@ -105,10 +174,6 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn same_type(a: &Value, b: &Value) -> bool {
-    type_name(a) == type_name(b)
-}
-
 pub(crate) fn merge_map(
     mut original: Map<String, Value>,
     mut patch: Map<String, Value>,
@@ -117,7 +182,7 @@ pub(crate) fn merge_map(
     if let Some(d) = patch.remove(DIRECTIVE) {
         match d.as_str() {
             Some("replace") => {
-                return match clean(Value::Object(patch)) {
+                return match clean(Value::Object(patch))? {
                     Some(Value::Object(m)) => Ok(m),
                     _ => Ok(Map::new()),
                 };
@@ -164,6 +229,21 @@ pub(crate) fn merge_map(
     Ok(original)
 }
 
+/// A patch value for a key the original lacks (or has with another JSON
+/// type): merged into an empty value of its type, so that directives, merge
+/// keys and nulls act as they do on an existing value.
+fn new_value(field: Field, pv: Value) -> Result<Option<Value>, PatchError> {
+    match pv {
+        Value::Object(p) if field.strategy != Strategy::Replace => {
+            Ok(Some(Value::Object(merge_map(Map::new(), p, field.child)?)))
+        }
+        Value::Array(p) if matches!(field.strategy, Strategy::Merge { .. }) => Ok(Some(
+            Value::Array(merge_list(Vec::new(), p, field.child, field.merge_key())?),
+        )),
+        other => clean(other),
+    }
+}
+
 fn merge_key(
     original: &mut Map<String, Value>,
     k: String,
@@ -174,32 +254,22 @@ fn merge_key(
         original.remove(&k);
         return Ok(());
     }
-    let Some(ov) = original.remove(&k) else {
-        if let Some(v) = clean(pv) {
-            original.insert(k, v);
-        }
-        return Ok(());
-    };
-    if !same_type(&ov, &pv) {
-        if let Some(v) = clean(pv) {
-            original.insert(k, v);
-        }
-        return Ok(());
-    }
     let field = field_of(ty, &k);
-    let merged = match (ov, pv) {
-        (Value::Object(o), Value::Object(p)) => {
-            if field.strategy == Strategy::Replace {
-                clean(Value::Object(p))
-            } else {
-                Some(Value::Object(merge_map(o, p, field.child)?))
-            }
+    let merged = match (original.remove(&k), pv) {
+        (Some(Value::Object(o)), Value::Object(p)) if field.strategy != Strategy::Replace => {
+            Some(Value::Object(merge_map(o, p, field.child)?))
         }
-        (Value::Array(o), Value::Array(p)) => match field.strategy {
-            Strategy::Merge { key } => Some(Value::Array(merge_list(o, p, field.child, key)?)),
-            _ => clean(Value::Array(p)),
-        },
-        (_, p) => Some(p),
+        (Some(Value::Array(o)), Value::Array(p))
+            if matches!(field.strategy, Strategy::Merge { .. }) =>
+        {
+            Some(Value::Array(merge_list(
+                o,
+                p,
+                field.child,
+                field.merge_key(),
+            )?))
+        }
+        (_, p) => new_value(field, p)?,
     };
     if let Some(v) = merged {
         original.insert(k, v);
@@ -422,7 +492,10 @@ fn merge_list(
                     *om = merge_map(o, pm.clone(), child)?;
                 }
             }
-            _ => merged.extend(clean(pv.clone())),
+            (_, Value::Object(pm)) => {
+                merged.push(Value::Object(merge_map(Map::new(), pm.clone(), child)?))
+            }
+            _ => merged.extend(clean(pv.clone())?),
         }
     }
     let (p, s) = partition(merged, &patch, Some(k))?;
@@ -455,8 +528,7 @@ fn special_elements(
         }
     }
     if replace {
-        let cleaned = rest.into_iter().filter_map(clean).collect();
-        Ok((cleaned, Vec::new()))
+        Ok((clean_all(rest)?, Vec::new()))
     } else {
         Ok((original, rest))
     }
@@ -514,12 +586,11 @@ fn set_element_orders(
         let orig_ref = orig_list.as_deref().unwrap_or(&empty);
         let patch_ref = patch_list.as_deref().unwrap_or(&empty);
         let kind = element_kind(&[orig_ref, patch_ref])?;
-        let merged = match (orig_list.clone(), patch_list.clone()) {
+        let merged = match (orig_list.clone(), patch_list) {
             (Some(o), None) => o,
-            (None, Some(p)) => p.into_iter().filter_map(clean).collect(),
-            (Some(o), Some(p)) => match field.strategy {
-                Strategy::Merge { key } => merge_list(o, p, field.child, key)?,
-                _ => p.into_iter().filter_map(clean).collect(),
+            (o, Some(p)) => match field.strategy {
+                Strategy::Merge { key } => merge_list(o.unwrap_or_default(), p, field.child, key)?,
+                _ => clean_all(p)?,
             },
             (None, None) => continue,
         };
