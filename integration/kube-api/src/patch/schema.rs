@@ -49,6 +49,11 @@ pub enum Ty {
     CsiNodeStatus,
     PersistentVolumeClaim,
     PersistentVolumeClaimStatus,
+    /// The test type of upstream's strategicpatch tests (`mergeItem`).
+    #[cfg(test)]
+    MergeItem,
+    #[cfg(test)]
+    RetainKeysMergeItem,
 }
 
 /// How a field's value combines with the original's.
@@ -196,6 +201,20 @@ impl Ty {
 
             (PersistentVolumeClaim, "status") => plain(PersistentVolumeClaimStatus),
             (PersistentVolumeClaimStatus, "conditions") => merge_by("type", None),
+            #[cfg(test)]
+            (MergeItem, "mergingList" | "retainKeysMergingList" | "mergeItemPtr")
+            | (RetainKeysMergeItem, "mergingList") => merge_by("name", Some(MergeItem)),
+            #[cfg(test)]
+            (MergeItem | RetainKeysMergeItem, "nonMergingList") => plain(MergeItem),
+            #[cfg(test)]
+            (MergeItem | RetainKeysMergeItem, "mergingIntList") => merge_set(),
+            #[cfg(test)]
+            (MergeItem, "replacingItem") => Field {
+                child: None,
+                strategy: Strategy::Replace,
+            },
+            #[cfg(test)]
+            (MergeItem, "retainKeysMap") => plain(RetainKeysMergeItem),
             _ => DEFAULT,
         }
     }

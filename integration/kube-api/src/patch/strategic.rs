@@ -454,8 +454,25 @@ fn merge_list(
     child: Option<Ty>,
     key: Option<&'static str>,
 ) -> Result<Vec<Value>, PatchError> {
+    merge_list_tracked(original, patch, child, key).map(|(merged, _)| merged)
+}
+
+/// [`merge_list`], also returning, for lists of maps not replaced by a
+/// `$patch: replace` element, the merged list before ordering (the
+/// original without deleted elements, then the added ones).
+///
+/// `$setElementOrder` orders server-only items by the original list, which
+/// upstream reads after `mergeSlice` has deleted from and appended to it in
+/// place (Go slices share their array): its first elements are then this
+/// unordered list. Upstream's tests record that order, so we follow it.
+fn merge_list_tracked(
+    original: Vec<Value>,
+    patch: Vec<Value>,
+    child: Option<Ty>,
+    key: Option<&'static str>,
+) -> Result<(Vec<Value>, Option<Vec<Value>>), PatchError> {
     if original.is_empty() && patch.is_empty() {
-        return Ok(original);
+        return Ok((original, None));
     }
     let kind = element_kind(&[&original, &patch])?;
     if kind == ElemKind::Scalar {
@@ -466,12 +483,12 @@ fn merge_list(
             }
         }
         let (p, s) = partition(merged, &patch, None)?;
-        return normalize_order(p, s, &patch, &original, None, kind);
+        return Ok((normalize_order(p, s, &patch, &original, None, kind)?, None));
     }
     let Some(k) = key else {
         return Err(err("cannot merge lists of maps without a merge key"));
     };
-    let (original, patch) = special_elements(original, patch, k)?;
+    let (original, patch, replaced) = special_elements(original, patch, k)?;
     let mut merged = original.clone();
     for pv in &patch {
         let kv = require_key(pv, k)?;
@@ -498,18 +515,21 @@ fn merge_list(
             _ => merged.extend(clean(pv.clone())?),
         }
     }
+    let unordered = (!replaced).then(|| merged.clone());
     let (p, s) = partition(merged, &patch, Some(k))?;
-    normalize_order(p, s, &patch, &original, Some(k), kind)
+    let ordered = normalize_order(p, s, &patch, &original, Some(k), kind)?;
+    Ok((ordered, unordered))
 }
 
 /// Upstream `mergeSliceWithSpecialElements`: applies `$patch: delete`
 /// elements to `original` and `$patch: replace` (the list becomes the patch's
-/// other elements); returns (original, patch without special elements).
+/// other elements); returns (original, patch without special elements,
+/// whether the list was replaced).
 fn special_elements(
     mut original: Vec<Value>,
     patch: Vec<Value>,
     key: &str,
-) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+) -> Result<(Vec<Value>, Vec<Value>, bool), PatchError> {
     let mut rest = Vec::new();
     let mut replace = false;
     for v in patch {
@@ -528,9 +548,9 @@ fn special_elements(
         }
     }
     if replace {
-        Ok((clean_all(rest)?, Vec::new()))
+        Ok((clean_all(rest)?, Vec::new(), true))
     } else {
-        Ok((original, rest))
+        Ok((original, rest, false))
     }
 }
 
@@ -582,14 +602,25 @@ fn set_element_orders(
         if let Some(p) = &patch_list {
             validate_order(p, &order, key)?;
         }
-        let empty = Vec::new();
-        let orig_ref = orig_list.as_deref().unwrap_or(&empty);
-        let patch_ref = patch_list.as_deref().unwrap_or(&empty);
-        let kind = element_kind(&[orig_ref, patch_ref])?;
-        let merged = match (orig_list.clone(), patch_list) {
+        let kind = {
+            let empty = Vec::new();
+            let orig_ref = orig_list.as_deref().unwrap_or(&empty);
+            let patch_ref = patch_list.as_deref().unwrap_or(&empty);
+            element_kind(&[orig_ref, patch_ref])?
+        };
+        let mut server_order = orig_list.clone().unwrap_or_default();
+        let merged = match (orig_list, patch_list) {
             (Some(o), None) => o,
             (o, Some(p)) => match field.strategy {
-                Strategy::Merge { key } => merge_list(o.unwrap_or_default(), p, field.child, key)?,
+                Strategy::Merge { key } => {
+                    let (merged, unordered) =
+                        merge_list_tracked(o.unwrap_or_default(), p, field.child, key)?;
+                    // `zip` keeps the original's length, as upstream's view.
+                    for (slot, v) in server_order.iter_mut().zip(unordered.unwrap_or_default()) {
+                        *slot = v;
+                    }
+                    merged
+                }
                 _ => clean_all(p)?,
             },
             (None, None) => continue,
@@ -601,7 +632,7 @@ fn set_element_orders(
             continue;
         }
         let (p, s) = partition(merged, &order, key_for_kind)?;
-        let all = normalize_order(p, s, &order, orig_ref, key_for_kind, kind)?;
+        let all = normalize_order(p, s, &order, &server_order, key_for_kind, kind)?;
         original.insert(target, Value::Array(all));
     }
     Ok(())

@@ -659,3 +659,41 @@ fn duplicate_merge_keys_in_a_new_list_collapse_into_one_element() {
     );
     assert_eq!(smp("Pod", once.clone(), patch), once);
 }
+
+#[test]
+fn set_element_order_with_a_delete_keeps_server_only_items_before_added_ones() {
+    // kubectl apply replacing container a by c while the server has "side":
+    // upstream orders server-only items by the original list as mergeSlice
+    // left it (a deleted, c appended), so "side" stays before "c".
+    let orig = deployment(json!([{"name": "a"}, {"name": "b"}, {"name": "side"}]));
+    let patch = json!({"spec": {"template": {"spec": {
+        "$setElementOrder/containers": [{"name": "b"}, {"name": "c"}],
+        "containers": [{"name": "c", "image": "new"}, {"name": "a", "$patch": "delete"}]}}}});
+    let out = smp("Deployment", orig, patch);
+    assert_eq!(
+        containers(&out),
+        &json!([{"name": "b"}, {"name": "side"}, {"name": "c", "image": "new"}])
+    );
+}
+
+#[test]
+fn upstream_test_type_lists_merge_by_name_and_sets() {
+    use super::schema::Ty;
+    let orig = json!({"mergingList": [{"name": 1}, {"name": 2, "value": 2}],
+                      "mergingIntList": [1, 2], "nonMergingIntList": [1, 2],
+                      "replacingItem": {"a": 1, "b": 2}});
+    let patch = json!({"$setElementOrder/mergingList": [{"name": 4}, {"name": 1}, {"name": 2}, {"name": 3}],
+                       "mergingList": [{"name": 4, "value": 4}, {"name": 3, "value": 3}],
+                       "mergingIntList": [3], "nonMergingIntList": [3],
+                       "replacingItem": {"c": 3}});
+    let out = super::strategic::apply(Some(Ty::MergeItem), &orig, &patch);
+    assert_eq!(
+        out,
+        Ok(
+            json!({"mergingList": [{"name": 4, "value": 4}, {"name": 1}, {"name": 2, "value": 2},
+                                  {"name": 3, "value": 3}],
+                  "mergingIntList": [3, 1, 2], "nonMergingIntList": [3],
+                  "replacingItem": {"c": 3}})
+        )
+    );
+}
