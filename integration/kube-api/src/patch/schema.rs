@@ -49,6 +49,8 @@ pub enum Ty {
     CsiNodeStatus,
     PersistentVolumeClaim,
     PersistentVolumeClaimStatus,
+    VolumeHealthStatus,
+    JobSchedulingConfiguration,
     /// The test type of upstream's strategicpatch tests (`mergeItem`).
     #[cfg(test)]
     MergeItem,
@@ -171,6 +173,9 @@ impl Ty {
             (Workload, "spec") => plain(WorkloadSpec),
             (Workload | WithStatusConditions, "status") => plain(ConditionsStatus),
             (WorkloadSpec, "template") => plain(PodTemplateSpec),
+            // JobSpec only; no other workload spec has the field.
+            (WorkloadSpec, "scheduling") => plain(JobSchedulingConfiguration),
+            (JobSchedulingConfiguration, "resourceClaims") => merge_by("name", None),
             (CronJob, "spec") => plain(CronJobSpec),
             (CronJobSpec, "jobTemplate") => plain(JobTemplateSpec),
             (JobTemplateSpec, "metadata") => plain(ObjectMeta),
@@ -201,6 +206,8 @@ impl Ty {
 
             (PersistentVolumeClaim, "status") => plain(PersistentVolumeClaimStatus),
             (PersistentVolumeClaimStatus, "conditions") => merge_by("type", None),
+            (PersistentVolumeClaimStatus, "healthStatus") => plain(VolumeHealthStatus),
+            (VolumeHealthStatus, "healthConditions") => merge_by("status", None),
             #[cfg(test)]
             (MergeItem, "mergingList" | "retainKeysMergingList" | "mergeItemPtr")
             | (RetainKeysMergeItem, "mergingList") => merge_by("name", Some(MergeItem)),

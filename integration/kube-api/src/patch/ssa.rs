@@ -63,7 +63,7 @@ pub fn server_side_apply_at(
                 .iter()
                 .filter_map(|e| e.get("fieldsV1").and_then(Value::as_object))
             {
-                prune(&mut merged, old, Some(&new_set), &other_sets);
+                prune(&mut merged, old, Some(&new_set), &other_sets, &[]);
             }
             (Some(merged), entries)
         }
@@ -260,12 +260,14 @@ fn owned_by_others(others: &[&Map<String, Value>]) -> bool {
 }
 
 /// Removes from `obj` what `old` lists and `new` does not, unless another
-/// manager's set (`others`, at the same depth) lists it.
+/// manager's set (`others`, at the same depth) lists it. `keys` are the
+/// fields of a kept list element that identify it (never removed).
 fn prune(
     obj: &mut Value,
     old: &Map<String, Value>,
     new: Option<&Map<String, Value>>,
     others: &[&Map<String, Value>],
+    keys: &[String],
 ) {
     for (seg, old_child) in old {
         if seg == "." {
@@ -282,14 +284,21 @@ fn prune(
             .iter()
             .filter_map(|o| o.get(seg).and_then(Value::as_object))
             .collect();
+        if matches!(&parsed, Seg::Field(f) if keys.contains(f)) {
+            continue;
+        }
         let is_leaf = old_child.is_empty() || old_child.contains_key(".");
         if new_child.is_none() && is_leaf && !owned_by_others(&other_children) {
             remove_seg(obj, &parsed);
             continue;
         }
         if old_child.keys().any(|k| k != ".") {
+            let child_keys: Vec<String> = match &parsed {
+                Seg::Keyed(k) => k.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
             if let Some(target) = get_seg_mut(obj, &parsed) {
-                prune(target, old_child, new_child, &other_children);
+                prune(target, old_child, new_child, &other_children, &child_keys);
             }
         }
     }

@@ -697,3 +697,51 @@ fn upstream_test_type_lists_merge_by_name_and_sets() {
         )
     );
 }
+
+#[test]
+fn server_side_apply_keeps_elements_another_manager_shares() {
+    let live = deployment(json!([{"name": "a", "image": "1"}]));
+    let applied = deployment(json!([{"name": "a", "image": "1"}]));
+    let one = ssa::server_side_apply_at("Deployment", Some(&live), &applied, "one", 0)
+        .unwrap_or_default();
+    // Manager two owns only container a's image.
+    let two_applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "2"}]}}}});
+    let two = ssa::server_side_apply_at("Deployment", Some(&one), &two_applied, "two", 1)
+        .unwrap_or_default();
+    assert_eq!(containers(&two), &json!([{"name": "a", "image": "2"}]));
+    // One drops its containers: a stays (two owns its image), with its name.
+    let one_again = deployment(json!([]));
+    let out = ssa::server_side_apply_at("Deployment", Some(&two), &one_again, "one", 2)
+        .unwrap_or_default();
+    assert_eq!(containers(&out), &json!([{"name": "a", "image": "2"}]));
+    assert_eq!(entries(&out).len(), 2);
+}
+
+#[test]
+fn server_side_apply_tracks_sets_and_keeps_other_entries() {
+    let mut live = cm(json!({"a": "1"}));
+    live["metadata"]["finalizers"] = json!(["x", "y"]);
+    live["metadata"]["managedFields"] = json!([{"manager": "kubectl-client-side-apply",
+        "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:data": {"f:a": {}}}}]);
+    let mut applied = cm(json!({"b": "2"}));
+    applied["metadata"]["finalizers"] = json!(["z"]);
+    let out =
+        ssa::server_side_apply_at("ConfigMap", Some(&live), &applied, "m", 0).unwrap_or_default();
+    assert_eq!(out["metadata"]["finalizers"], json!(["x", "y", "z"]));
+    assert_eq!(out["data"], json!({"a": "1", "b": "2"}));
+    let e = entries(&out);
+    assert_eq!(e.len(), 2);
+    assert_eq!(e[0]["manager"], "kubectl-client-side-apply");
+    assert_eq!(
+        e[1]["fieldsV1"]["f:metadata"]["f:finalizers"],
+        json!({"v:\"z\"": {}})
+    );
+    // Dropping the finalizer it applied removes only that one.
+    let again = cm(json!({"b": "2"}));
+    let out =
+        ssa::server_side_apply_at("ConfigMap", Some(&out), &again, "m", 1).unwrap_or_default();
+    assert_eq!(out["metadata"]["finalizers"], json!(["x", "y"]));
+}
