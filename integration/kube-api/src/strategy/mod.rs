@@ -75,10 +75,13 @@ pub fn prepare_create(
     }
     defaults(res, &mut obj);
     if resets_status_on_create(res) {
-        let status = if res.group.is_empty() && res.kind == "Pod" {
-            pod::initial_status(&obj)
-        } else {
-            json!({})
+        let status = match (res.group, res.kind, res.version) {
+            ("", "Pod", _) => pod::initial_status(&obj),
+            ("autoscaling", "HorizontalPodAutoscaler", "v1") => {
+                json!({"currentReplicas": 0, "desiredReplicas": 0})
+            }
+            ("autoscaling", "HorizontalPodAutoscaler", _) => json!({"desiredReplicas": 0}),
+            _ => json!({}),
         };
         util::put(&mut obj, "status", status);
     }
