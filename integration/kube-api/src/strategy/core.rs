@@ -12,9 +12,9 @@ use crate::Cause;
 use base64::Engine;
 use serde_json::{json, Value};
 
-pub fn defaults(kind: &str, obj: &mut Value) {
+pub fn defaults(kind: &str, obj: &mut Value, create: bool) {
     match kind {
-        "Pod" => pod::default_pod(obj),
+        "Pod" => pod::default_pod(obj, create),
         "Service" => {
             if let Some(spec) = ensure_obj(obj, "spec") {
                 default_service(spec);
@@ -113,7 +113,23 @@ fn default_service(spec: &mut Value) {
     }
     set_default_str(spec, "internalTrafficPolicy", "Cluster");
     if arr(spec, "ipFamilies").is_empty() {
-        put(spec, "ipFamilies", json!(["IPv4"]));
+        let ips = arr(spec, "clusterIPs").to_vec();
+        let fams: Vec<Value> = ips
+            .iter()
+            .filter_map(Value::as_str)
+            .filter_map(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| json!(if ip.is_ipv6() { "IPv6" } else { "IPv4" }))
+            .collect();
+        let fams = if fams.is_empty() {
+            vec![json!("IPv4")]
+        } else {
+            fams
+        };
+        let dual = fams.len() > 1;
+        put(spec, "ipFamilies", Value::Array(fams));
+        if dual {
+            set_default_str(spec, "ipFamilyPolicy", "RequireDualStack");
+        }
     }
     set_default_str(spec, "ipFamilyPolicy", "SingleStack");
     if ty == "NodePort" || ty == "LoadBalancer" {
@@ -299,10 +315,8 @@ pub fn validate(kind: &str, obj: &Value, c: &mut Vec<Cause>) {
             }
             pod::validate_template(c, tpl, "spec.template");
         }
-        "PersistentVolumeClaim" => {
-            if arr(spec, "accessModes").is_empty() {
-                c.push(Cause::required("spec.accessModes"));
-            }
+        "PersistentVolumeClaim" if arr(spec, "accessModes").is_empty() => {
+            c.push(Cause::required("spec.accessModes"));
         }
         _ => {}
     }
@@ -429,7 +443,20 @@ fn validate_service(c: &mut Vec<Cause>, spec: &Value) {
                         "'None' must be the first and only value",
                     ));
                 }
-            } else if !names::is_ip(v) {
+            } else if let Ok(addr) = v.parse::<std::net::IpAddr>() {
+                let fam = arr(spec, "ipFamilies")
+                    .get(i)
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                let want = if addr.is_ipv6() { "IPv6" } else { "IPv4" };
+                if !fam.is_empty() && fam != want {
+                    c.push(Cause::invalid(
+                        &format!("spec.clusterIPs[{i}]"),
+                        &json!(v),
+                        &format!("expected an {fam} value as indicated by `ipFamilies[{i}]`"),
+                    ));
+                }
+            } else {
                 c.push(Cause::invalid(
                     &format!("spec.clusterIPs[{i}]"),
                     &json!(v),
@@ -627,11 +654,9 @@ fn validate_secret_type(c: &mut Vec<Cause>, o: &Value) {
         }
         "kubernetes.io/dockercfg" => need(c, ".dockercfg"),
         "kubernetes.io/dockerconfigjson" => need(c, ".dockerconfigjson"),
-        "kubernetes.io/basic-auth" => {
-            if !has("username") && !has("password") {
-                c.push(Cause::required("data[username]"));
-                c.push(Cause::required("data[password]"));
-            }
+        "kubernetes.io/basic-auth" if !has("username") && !has("password") => {
+            c.push(Cause::required("data[username]"));
+            c.push(Cause::required("data[password]"));
         }
         "kubernetes.io/ssh-auth" => need(c, "ssh-privatekey"),
         "kubernetes.io/tls" => {

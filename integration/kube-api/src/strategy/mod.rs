@@ -19,6 +19,10 @@
 //! creationTimestamp, resourceVersion and deletionTimestamp pass through
 //! untouched.
 
+// `ApiError` (the integrator's type, in the public signatures) is large;
+// boxing it is a crate-wide decision.
+#![allow(clippy::result_large_err)]
+
 mod apps;
 mod autoscaling;
 mod batch;
@@ -73,10 +77,11 @@ pub fn prepare_create(
     } else {
         crate::meta::set(&mut obj, "namespace", Value::Null);
     }
-    defaults(res, &mut obj);
+    defaults(res, &mut obj, true);
     if resets_status_on_create(res) {
         let status = match (res.group, res.kind, res.version) {
             ("", "Pod", _) => pod::initial_status(&obj),
+            ("", "Service", _) => json!({"loadBalancer": {}}),
             ("autoscaling", "HorizontalPodAutoscaler", "v1") => {
                 json!({"currentReplicas": 0, "desiredReplicas": 0})
             }
@@ -115,7 +120,7 @@ pub fn prepare_update(
     if !res.namespaced {
         crate::meta::set(&mut new, "namespace", Value::Null);
     }
-    defaults(res, &mut new);
+    defaults(res, &mut new, false);
     let status_update = sub == Some(Subresource::Status);
     if status_update {
         if res.group.is_empty() && res.kind == "Node" {
@@ -345,9 +350,11 @@ fn name_rule(res: &ResourceInfo) -> NameRule {
     }
 }
 
-fn defaults(res: &ResourceInfo, obj: &mut Value) {
+/// Defaulting; `create` adds what upstream's admission plugins set on
+/// create only (pod service account, priority, default tolerations).
+fn defaults(res: &ResourceInfo, obj: &mut Value, create: bool) {
     match res.group {
-        "" => core::defaults(res.kind, obj),
+        "" => core::defaults(res.kind, obj, create),
         "apps" => apps::defaults(res.kind, obj),
         "batch" => batch::defaults(res.kind, obj),
         "autoscaling" => autoscaling::defaults(res.version, res.kind, obj),

@@ -358,14 +358,14 @@ fn validate_slice(c: &mut Vec<Cause>, obj: &Value) {
 pub fn validate_update(group: &str, kind: &str, old: &Value, new: &Value, c: &mut Vec<Cause>) {
     let null = Value::Null;
     match (group, kind) {
-        (RBAC, "RoleBinding" | "ClusterRoleBinding") => {
-            if old.get("roleRef") != new.get("roleRef") {
-                c.push(Cause::invalid(
-                    "roleRef",
-                    new.get("roleRef").unwrap_or(&null),
-                    "cannot change roleRef",
-                ));
-            }
+        (RBAC, "RoleBinding" | "ClusterRoleBinding")
+            if old.get("roleRef") != new.get("roleRef") =>
+        {
+            c.push(Cause::invalid(
+                "roleRef",
+                new.get("roleRef").unwrap_or(&null),
+                "cannot change roleRef",
+            ));
         }
         ("scheduling.k8s.io", "PriorityClass") => {
             if old.get("value") != new.get("value") {
@@ -381,13 +381,13 @@ pub fn validate_update(group: &str, kind: &str, old: &Value, new: &Value, c: &mu
                 ));
             }
         }
-        ("discovery.k8s.io", "EndpointSlice") => {
-            if old.get("addressType") != new.get("addressType") {
-                c.push(Cause::immutable(
-                    "addressType",
-                    new.get("addressType").unwrap_or(&null),
-                ));
-            }
+        ("discovery.k8s.io", "EndpointSlice")
+            if old.get("addressType") != new.get("addressType") =>
+        {
+            c.push(Cause::immutable(
+                "addressType",
+                new.get("addressType").unwrap_or(&null),
+            ));
         }
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {
             for k in ["group", "scope"] {

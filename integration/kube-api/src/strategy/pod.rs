@@ -134,9 +134,9 @@ fn default_volume(v: &mut Value) {
 }
 
 /// Defaults a Pod gets on top of its spec's: requests copied from limits,
-/// and what kube-apiserver's default admission plugins set (ServiceAccount,
-/// Priority, DefaultTolerationSeconds).
-pub fn default_pod(pod: &mut Value) {
+/// and on create what kube-apiserver's default admission plugins set
+/// (ServiceAccount, Priority, DefaultTolerationSeconds).
+pub fn default_pod(pod: &mut Value, create: bool) {
     let Some(spec) = ensure_obj(pod, "spec") else {
         return;
     };
@@ -155,6 +155,9 @@ pub fn default_pod(pod: &mut Value) {
                 }
             }
         });
+    }
+    if !create {
+        return;
     }
     set_default_str(spec, "serviceAccountName", "default");
     let sa = s(spec, "serviceAccountName").to_string();
