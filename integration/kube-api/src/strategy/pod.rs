@@ -137,6 +137,9 @@ fn default_volume(v: &mut Value) {
 /// and on create what kube-apiserver's default admission plugins set
 /// (ServiceAccount, Priority, DefaultTolerationSeconds).
 pub fn default_pod(pod: &mut Value, create: bool) {
+    let seed = format!("{}/{}", crate::meta::uid(pod), crate::meta::name(pod));
+    let mirror = crate::meta::annotations(pod)
+        .is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
     let Some(spec) = ensure_obj(pod, "spec") else {
         return;
     };
@@ -159,9 +162,12 @@ pub fn default_pod(pod: &mut Value, create: bool) {
     if !create {
         return;
     }
-    set_default_str(spec, "serviceAccountName", "default");
-    let sa = s(spec, "serviceAccountName").to_string();
-    set_default_str(spec, "serviceAccount", &sa);
+    if !mirror {
+        set_default_str(spec, "serviceAccountName", "default");
+        let sa = s(spec, "serviceAccountName").to_string();
+        set_default_str(spec, "serviceAccount", &sa);
+        mount_service_account_token(spec, &seed);
+    }
     if get(spec, "priority").is_none() {
         let prio = match s(spec, "priorityClassName") {
             "system-node-critical" => 2_000_001_000,
@@ -191,6 +197,57 @@ pub fn default_pod(pod: &mut Value, create: bool) {
         }
     }
     put(spec, "tolerations", Value::Array(tols));
+}
+
+const SA_MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The ServiceAccount admission plugin's projected token volume
+/// (`kube-api-access-<5 chars>`: token, kube-root-ca.crt, namespace),
+/// mounted read-only into every container, unless the pod opts out with
+/// `automountServiceAccountToken: false` or already mounts that path. The
+/// suffix is derived from the pod's uid (upstream: random).
+fn mount_service_account_token(spec: &mut Value, seed: &str) {
+    if spec.get("automountServiceAccountToken") == Some(&json!(false)) {
+        return;
+    }
+    let mounted = ["containers", "initContainers"].iter().any(|l| {
+        arr(spec, l).iter().any(|c| {
+            arr(c, "volumeMounts")
+                .iter()
+                .any(|m| s(m, "mountPath") == SA_MOUNT)
+        })
+    });
+    if mounted {
+        return;
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    // FNV-1a over the seed, then base-27 digits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in seed.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let suffix: String = (0..5)
+        .map(|i| {
+            let d = (h >> (i * 12)) as usize % ALPHABET.len();
+            ALPHABET.get(d).map_or('x', |&c| c as char)
+        })
+        .collect();
+    let name = format!("kube-api-access-{suffix}");
+    let volume = json!({"name": name, "projected": {"defaultMode": 420, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}, "path": "namespace"}]}}
+    ]}});
+    let mut vols = arr(spec, "volumes").to_vec();
+    vols.push(volume);
+    put(spec, "volumes", Value::Array(vols));
+    for list in ["containers", "initContainers"] {
+        each_mut(spec, list, |c| {
+            let mut mounts = arr(c, "volumeMounts").to_vec();
+            mounts.push(json!({"name": name, "readOnly": true, "mountPath": SA_MOUNT}));
+            put(c, "volumeMounts", Value::Array(mounts));
+        });
+    }
 }
 
 /// `status` of a new pod: Pending with its QoS class.

@@ -104,6 +104,20 @@ fn kubectl_run_pod_gets_upstream_defaults() {
     assert_eq!(p["spec"]["enableServiceLinks"], true);
     assert_eq!(p["spec"]["securityContext"], json!({}));
     assert_eq!(p["spec"]["priority"], 0);
+    let vol = &p["spec"]["volumes"][0];
+    let vname = vol["name"].as_str().unwrap();
+    assert!(
+        vname.starts_with("kube-api-access-") && vname.len() == 21,
+        "{vname}"
+    );
+    assert_eq!(
+        vol["projected"]["sources"][0]["serviceAccountToken"]["path"],
+        "token"
+    );
+    assert_eq!(
+        c["volumeMounts"][0],
+        json!({"name": vname, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"})
+    );
     assert_eq!(p["spec"]["tolerations"].as_array().map(Vec::len), Some(2));
     assert_eq!(
         p["status"],
