@@ -174,6 +174,46 @@ pub fn config_key(s: &str) -> Vec<String> {
     errs
 }
 
+/// A `resource.Quantity` string (`100m`, `1Gi`, `1e3`, `0.5`) as a float,
+/// or None when it is not one.
+pub fn parse_quantity(q: &str) -> Option<f64> {
+    let q = q.trim();
+    let split = q
+        .find(|ch: char| !(ch.is_ascii_digit() || ch == '.' || ch == '+' || ch == '-'))
+        .unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    if num.is_empty() || num == "+" || num == "-" || num.matches('.').count() > 1 {
+        return None;
+    }
+    if num[1..].contains(['+', '-']) {
+        return None;
+    }
+    let n: f64 = num.parse().ok()?;
+    let mult = match suffix {
+        "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => 1024.0,
+        "Mi" => 1024f64.powi(2),
+        "Gi" => 1024f64.powi(3),
+        "Ti" => 1024f64.powi(4),
+        "Pi" => 1024f64.powi(5),
+        "Ei" => 1024f64.powi(6),
+        e => {
+            let exp = e.strip_prefix(['e', 'E'])?;
+            10f64.powi(exp.parse::<i32>().ok()?)
+        }
+    };
+    Some(n * mult)
+}
+
 /// An IPv4 address in dotted-quad form (no leading zeros).
 pub fn is_ipv4(s: &str) -> bool {
     s.parse::<std::net::Ipv4Addr>().is_ok()
@@ -201,6 +241,19 @@ mod tests {
         assert!(dns1035_label("abc-1").is_empty());
         assert!(path_segment_name("system:node").is_empty());
         assert!(!path_segment_name("a/b").is_empty());
+    }
+
+    #[test]
+    fn quantities() {
+        assert_eq!(parse_quantity("100m"), Some(0.1));
+        assert_eq!(parse_quantity("1Gi"), Some(1024.0 * 1024.0 * 1024.0));
+        assert_eq!(parse_quantity("1e3"), Some(1000.0));
+        assert_eq!(parse_quantity("2"), Some(2.0));
+        assert_eq!(parse_quantity("-1"), Some(-1.0));
+        assert_eq!(parse_quantity("abc"), None);
+        assert_eq!(parse_quantity("1Qi"), None);
+        assert_eq!(parse_quantity(""), None);
+        assert_eq!(parse_quantity("1-2"), None);
     }
 
     #[test]

@@ -409,6 +409,9 @@ pub fn validate_spec(c: &mut Vec<Cause>, spec: &Value, path: &str) {
         }
     }
     validate_tolerations(c, arr(spec, "tolerations"), &format!("{path}.tolerations"));
+    if let Some(aff) = get(spec, "affinity") {
+        validate_affinity(c, aff, &format!("{path}.affinity"));
+    }
 }
 
 fn validate_container(
@@ -480,10 +483,22 @@ fn validate_container(
         );
     }
     for (j, e) in arr(ct, "env").iter().enumerate() {
-        if s(e, "name").is_empty() {
+        let n = s(e, "name");
+        if n.is_empty() {
             c.push(Cause::required(&format!("{p}.env[{j}].name")));
+        } else if n.contains('=') || !n.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            c.push(Cause::invalid(
+                &format!("{p}.env[{j}].name"),
+                &json!(n),
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            ));
         }
     }
+    validate_resources(
+        c,
+        ct.get("resources").unwrap_or(&Value::Null),
+        &format!("{p}.resources"),
+    );
     for (j, m) in arr(ct, "volumeMounts").iter().enumerate() {
         let mp = format!("{p}.volumeMounts[{j}]");
         let n = s(m, "name");
@@ -535,6 +550,125 @@ fn validate_container(
                 &pp,
                 "may not specify more than 1 handler type",
             ));
+        }
+    }
+}
+
+/// Container resources: names, quantity syntax, non-negative, requests at
+/// most the limits.
+fn validate_resources(c: &mut Vec<Cause>, res: &Value, path: &str) {
+    let mut parsed = std::collections::BTreeMap::new();
+    for which in ["limits", "requests"] {
+        for (k, v) in obj(res, which).into_iter().flatten() {
+            let field = format!("{path}.{which}[{k}]");
+            let standard = matches!(k.as_str(), "cpu" | "memory" | "ephemeral-storage")
+                || k.starts_with("hugepages-");
+            if !standard {
+                if !k.contains('/') {
+                    c.push(Cause::invalid(
+                        &field,
+                        &json!(k),
+                        "must be a standard resource type or fully qualified",
+                    ));
+                } else {
+                    invalid_each(c, &field, k, names::qualified_name(k));
+                }
+            }
+            let q = v.as_str().unwrap_or("");
+            match names::parse_quantity(q) {
+                None => c.push(Cause::invalid(&field, &json!(q), "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")),
+                Some(n) if n < 0.0 => c.push(Cause::invalid(
+                    &field,
+                    &json!(q),
+                    "must be greater than or equal to 0",
+                )),
+                Some(n) => {
+                    parsed.insert((which, k.clone()), (n, q.to_string()));
+                }
+            }
+        }
+    }
+    for ((which, k), (req, q)) in &parsed {
+        if *which != "requests" {
+            continue;
+        }
+        if let Some((lim, lq)) = parsed.get(&("limits", k.clone())) {
+            if req > lim {
+                c.push(Cause::invalid(
+                    &format!("{path}.requests"),
+                    &json!(q),
+                    &format!("must be less than or equal to {k} limit of {lq}"),
+                ));
+            }
+        }
+    }
+}
+
+fn validate_affinity(c: &mut Vec<Cause>, aff: &Value, path: &str) {
+    let Some(na) = get(aff, "nodeAffinity") else {
+        return;
+    };
+    let req = "requiredDuringSchedulingIgnoredDuringExecution";
+    if let Some(sel) = get(na, req) {
+        let p = format!("{path}.nodeAffinity.{req}.nodeSelectorTerms");
+        let terms = arr(sel, "nodeSelectorTerms");
+        if terms.is_empty() {
+            c.push(Cause::new(
+                "FieldValueRequired",
+                &p,
+                "Required value: must have at least one node selector term",
+            ));
+        }
+        for (i, t) in terms.iter().enumerate() {
+            validate_node_selector_term(c, t, &format!("{p}[{i}]"));
+        }
+    }
+    let pref = "preferredDuringSchedulingIgnoredDuringExecution";
+    for (i, t) in arr(na, pref).iter().enumerate() {
+        let p = format!("{path}.nodeAffinity.{pref}[{i}]");
+        let w = int(t, "weight").unwrap_or(0);
+        if !(1..=100).contains(&w) {
+            c.push(Cause::invalid(
+                &format!("{p}.weight"),
+                &json!(w),
+                "must be in the range 1-100",
+            ));
+        }
+        validate_node_selector_term(
+            c,
+            t.get("preference").unwrap_or(&Value::Null),
+            &format!("{p}.preference"),
+        );
+    }
+}
+
+fn validate_node_selector_term(c: &mut Vec<Cause>, t: &Value, path: &str) {
+    for (j, e) in arr(t, "matchExpressions").iter().enumerate() {
+        let p = format!("{path}.matchExpressions[{j}]");
+        let key = s(e, "key");
+        invalid_each(c, &format!("{p}.key"), key, names::qualified_name(key));
+        let n = arr(e, "values").len();
+        match s(e, "operator") {
+            "In" | "NotIn" if n == 0 => c.push(Cause::new(
+                "FieldValueRequired",
+                &format!("{p}.values"),
+                "Required value: must be specified when `operator` is 'In' or 'NotIn'",
+            )),
+            "Exists" | "DoesNotExist" if n > 0 => c.push(Cause::forbidden(
+                &format!("{p}.values"),
+                "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+            )),
+            "Gt" | "Lt" if n != 1 => c.push(Cause::new(
+                "FieldValueRequired",
+                &format!("{p}.values"),
+                "Required value: must be specified single value when `operator` is 'Lt' or 'Gt'",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" | "Gt" | "Lt" => {}
+            op => c.push(Cause::not_supported(
+                &format!("{p}.operator"),
+                &json!(op),
+                &["DoesNotExist", "Exists", "Gt", "In", "Lt", "NotIn"],
+            )),
         }
     }
 }

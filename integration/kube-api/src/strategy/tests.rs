@@ -235,6 +235,21 @@ fn invalid_pods_report_every_field() {
     let d = e.details.as_ref().unwrap();
     assert_eq!(d.kind, "Pod");
     assert_eq!(d.name, "Bad_Name");
+    let pod = json!({"metadata":{"name":"r"},"spec":{"containers":[{"name":"a","image":"x",
+        "env":[{"name":"A=B"}],
+        "resources":{"limits":{"cpu":"1"},"requests":{"cpu":"2","memory":"lots"}}}],
+        "affinity":{"nodeAffinity":{"requiredDuringSchedulingIgnoredDuringExecution":{"nodeSelectorTerms":[
+            {"matchExpressions":[{"key":"kubernetes.io/os","operator":"Near","values":["linux"]}]}]}}}}});
+    let f = fields(&create(&pods(), pod).unwrap_err());
+    assert_eq!(
+        f,
+        vec![
+            "spec.containers[0].env[0].name",
+            "spec.containers[0].resources.requests[memory]",
+            "spec.containers[0].resources.requests",
+            "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator",
+        ]
+    );
     let e = create(&pods(), json!({"metadata":{},"spec":{"containers":[]}})).unwrap_err();
     assert_eq!(fields(&e), vec!["metadata.name", "spec.containers"]);
     assert_eq!(
