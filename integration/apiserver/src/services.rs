@@ -190,16 +190,25 @@ impl Services {
             };
             match r {
                 Ok(_) => return Ok(out),
-                Err(StorageError::Exists) | Err(StorageError::Conflict(_)) | Err(StorageError::NotFound) => continue,
+                Err(StorageError::Exists)
+                | Err(StorageError::Conflict(_))
+                | Err(StorageError::NotFound) => continue,
                 Err(e) => return Err(storage(e)),
             }
         }
-        Err(ApiError::internal("could not update the service range allocation: too many concurrent changes"))
+        Err(ApiError::internal(
+            "could not update the service range allocation: too many concurrent changes",
+        ))
     }
 
     /// Allocates what `svc` needs (given `old` on an update) and writes the
     /// values into it. Dry runs check without taking anything.
-    pub async fn allocate(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool) -> Result<Allocation, ApiError> {
+    pub async fn allocate(
+        &self,
+        svc: &mut Value,
+        old: Option<&Value>,
+        dry_run: bool,
+    ) -> Result<Allocation, ApiError> {
         let _guard = self.lock.lock().await;
         let mut a = Allocation::default();
         let r = self.allocate_locked(svc, old, dry_run, &mut a).await;
@@ -209,14 +218,28 @@ impl Services {
         r.map(|()| a)
     }
 
-    async fn allocate_locked(&self, svc: &mut Value, old: Option<&Value>, dry_run: bool, a: &mut Allocation) -> Result<(), ApiError> {
+    async fn allocate_locked(
+        &self,
+        svc: &mut Value,
+        old: Option<&Value>,
+        dry_run: bool,
+        a: &mut Allocation,
+    ) -> Result<(), ApiError> {
         let old_ips = old.map(cluster_ips).unwrap_or_default();
-        let old_ports: BTreeSet<u16> = old.map(node_ports).unwrap_or_default().into_iter().collect();
+        let old_ports: BTreeSet<u16> = old
+            .map(node_ports)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let t = svc_type(svc).to_string();
         if t == "ExternalName" {
             a.dropped_ips = old_ips.clone();
         } else {
-            let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+            let requested = svc
+                .pointer("/spec/clusterIP")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             if requested == "None" {
                 set_ips(svc, None);
             } else if requested.is_empty() {
@@ -227,7 +250,16 @@ impl Services {
                     let ip = self
                         .modify(&self.ip_key, &self.ip_range, |al| {
                             let ip = al.allocate_next(rand::random::<u64>()).map_err(|e| {
-                                svc_invalid(&name_svc, vec![Cause::new("FieldValueInvalid", "spec.clusterIPs", format!("Internal error: failed to allocate a serviceIP: {e}"))])
+                                svc_invalid(
+                                    &name_svc,
+                                    vec![Cause::new(
+                                        "FieldValueInvalid",
+                                        "spec.clusterIPs",
+                                        format!(
+                                            "Internal error: failed to allocate a serviceIP: {e}"
+                                        ),
+                                    )],
+                                )
                             })?;
                             if dry_run {
                                 al.release(ip);
@@ -242,13 +274,27 @@ impl Services {
                 }
             } else {
                 let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                    svc_invalid(svc, vec![Cause::invalid("spec.clusterIPs[0]", &json!(requested), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+                    svc_invalid(
+                        svc,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs[0]",
+                            &json!(requested),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                        )],
+                    )
                 })?;
                 if !old_ips.contains(&ip) {
                     let name_svc = svc.clone();
                     self.modify(&self.ip_key, &self.ip_range, |al| {
                         al.allocate(ip).map_err(|e| {
-                            svc_invalid(&name_svc, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {ip}: {e}"))])
+                            svc_invalid(
+                                &name_svc,
+                                vec![Cause::invalid(
+                                    "spec.clusterIPs",
+                                    &json!([requested]),
+                                    &format!("failed to allocate IP {ip}: {e}"),
+                                )],
+                            )
                         })?;
                         if dry_run {
                             al.release(ip);
@@ -263,21 +309,37 @@ impl Services {
                 set_ips(svc, Some(ip));
             }
             let now = cluster_ips(svc);
-            a.dropped_ips = old_ips.iter().copied().filter(|o| !now.contains(o)).collect();
+            a.dropped_ips = old_ips
+                .iter()
+                .copied()
+                .filter(|o| !now.contains(o))
+                .collect();
         }
         let wants_ports = t == "NodePort" || t == "LoadBalancer";
         let mut kept: BTreeSet<u16> = BTreeSet::new();
         if wants_ports {
-            let n = svc.pointer("/spec/ports").and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            let n = svc
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .unwrap_or(0);
             for i in 0..n {
-                let requested = svc.pointer(&format!("/spec/ports/{i}/nodePort")).and_then(Value::as_u64).unwrap_or(0);
+                let requested = svc
+                    .pointer(&format!("/spec/ports/{i}/nodePort"))
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
                 let field = format!("spec.ports[{i}].nodePort");
                 let name_svc = svc.clone();
                 let port: u16 = if requested > 0 {
                     let p = u16::try_from(requested).unwrap_or(0);
                     if !(old_ports.contains(&p) || kept.contains(&p)) {
                         self.modify(&self.port_key, &self.ports, |al| {
-                            al.allocate(p).map_err(|e| svc_invalid(&name_svc, vec![Cause::invalid(&field, &json!(requested), &e.to_string())]))?;
+                            al.allocate(p).map_err(|e| {
+                                svc_invalid(
+                                    &name_svc,
+                                    vec![Cause::invalid(&field, &json!(requested), &e.to_string())],
+                                )
+                            })?;
                             if dry_run {
                                 al.release(p);
                             }
@@ -293,7 +355,16 @@ impl Services {
                     let p = self
                         .modify(&self.port_key, &self.ports, |al| {
                             let p = al.allocate_next(rand::random::<u64>()).map_err(|e| {
-                                svc_invalid(&name_svc, vec![Cause::new("FieldValueInvalid", &field, format!("Internal error: failed to allocate a nodePort: {e}"))])
+                                svc_invalid(
+                                    &name_svc,
+                                    vec![Cause::new(
+                                        "FieldValueInvalid",
+                                        &field,
+                                        format!(
+                                            "Internal error: failed to allocate a nodePort: {e}"
+                                        ),
+                                    )],
+                                )
                             })?;
                             if dry_run {
                                 al.release(p);
@@ -307,7 +378,10 @@ impl Services {
                     p
                 };
                 kept.insert(port);
-                if let Some(pm) = svc.pointer_mut(&format!("/spec/ports/{i}")).and_then(Value::as_object_mut) {
+                if let Some(pm) = svc
+                    .pointer_mut(&format!("/spec/ports/{i}"))
+                    .and_then(Value::as_object_mut)
+                {
                     pm.insert("nodePort".into(), json!(port));
                 }
             }
@@ -316,24 +390,34 @@ impl Services {
                 p.remove("nodePort");
             }
         }
-        a.dropped_ports = old_ports.iter().copied().filter(|p| !kept.contains(p)).collect();
+        a.dropped_ports = old_ports
+            .iter()
+            .copied()
+            .filter(|p| !kept.contains(p))
+            .collect();
         Ok(())
     }
 
     async fn free(&self, ips: &[Ipv4Addr], ports: &[u16]) {
         if !ips.is_empty() {
-            if let Err(e) = self.modify(&self.ip_key, &self.ip_range, |al| {
-                ips.iter().for_each(|ip| al.release(*ip));
-                Ok(())
-            }).await {
+            if let Err(e) = self
+                .modify(&self.ip_key, &self.ip_range, |al| {
+                    ips.iter().for_each(|ip| al.release(*ip));
+                    Ok(())
+                })
+                .await
+            {
                 warn!("could not release service IPs {ips:?}: {e}");
             }
         }
         if !ports.is_empty() {
-            if let Err(e) = self.modify(&self.port_key, &self.ports, |al| {
-                ports.iter().for_each(|p| al.release(*p));
-                Ok(())
-            }).await {
+            if let Err(e) = self
+                .modify(&self.port_key, &self.ports, |al| {
+                    ports.iter().for_each(|p| al.release(*p));
+                    Ok(())
+                })
+                .await
+            {
                 warn!("could not release node ports {ports:?}: {e}");
             }
         }

@@ -207,15 +207,27 @@ impl Registry {
     /// namespace controller removes `kubernetes` once the namespace is
     /// empty); a terminating namespace without finalizers is removed.
     pub async fn finalize_namespace(&self, name: &str, body: &Value) -> Result<Value, ApiError> {
-        let nsres = resources::find("", "v1", "namespaces").ok_or_else(|| ApiError::internal("namespaces are not served"))?;
-        let fins = body.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+        let nsres = resources::find("", "v1", "namespaces")
+            .ok_or_else(|| ApiError::internal("namespaces are not served"))?;
+        let fins = body
+            .pointer("/spec/finalizers")
+            .cloned()
+            .unwrap_or(json!([]));
         if !fins.is_array() {
-            return Err(ApiError::invalid("", "Namespace", name, vec![Cause::invalid("spec.finalizers", &fins, "must be a list")]));
+            return Err(ApiError::invalid(
+                "",
+                "Namespace",
+                name,
+                vec![Cause::invalid("spec.finalizers", &fins, "must be a list")],
+            ));
         }
         let updated = self
             .raw_update(nsres, None, name, |old| {
                 let mut new = old.clone();
-                if let Some(spec) = new.as_object_mut().map(|m| m.entry("spec").or_insert_with(|| json!({}))) {
+                if let Some(spec) = new
+                    .as_object_mut()
+                    .map(|m| m.entry("spec").or_insert_with(|| json!({})))
+                {
                     if let Value::Object(sm) = spec {
                         sm.insert("finalizers".into(), fins.clone());
                     }
@@ -223,9 +235,12 @@ impl Registry {
                 Ok(new)
             })
             .await?;
-        let empty = fins.as_array().is_some_and(|a| a.is_empty()) && meta::finalizers(&updated).is_empty();
+        let empty =
+            fins.as_array().is_some_and(|a| a.is_empty()) && meta::finalizers(&updated).is_empty();
         if meta::is_deleting(&updated) && empty {
-            let (gone, _) = self.delete(nsres, None, name, &DeleteOptions::default()).await?;
+            let (gone, _) = self
+                .delete(nsres, None, name, &DeleteOptions::default())
+                .await?;
             return Ok(gone);
         }
         Ok(updated)

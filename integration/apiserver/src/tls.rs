@@ -11,6 +11,10 @@ use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
+/// Re-exported so that callers need no direct tokio-rustls dependency:
+/// `TlsAcceptor::from(server_config(..)?)`, then `acceptor.accept(tcp)`.
+pub use tokio_rustls::{server::TlsStream, TlsAcceptor};
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TlsError(pub String);

@@ -1,6 +1,8 @@
 //! `kube-lite`: the control plane in one binary with subcommands (as
 //! hyperkube and k3s): `apiserver`, `certs`.
 
+mod certs;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -18,6 +20,9 @@ struct Cli {
 enum Cmd {
     /// The API server on etcd (kube-apiserver's flags).
     Apiserver(kube_lite_apiserver::config::ApiServerArgs),
+    /// A cluster CA, serving/client certificates, service-account keys,
+    /// a token file and an admin kubeconfig.
+    Certs(certs::CertsArgs),
 }
 
 fn main() {
@@ -35,6 +40,7 @@ fn main() {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(kube_lite_apiserver::server::run(a))),
+        Cmd::Certs(a) => certs::run(&a),
     };
     if let Err(e) = r {
         eprintln!("kube-lite: {e:#}");

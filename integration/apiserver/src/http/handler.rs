@@ -339,7 +339,10 @@ async fn resource(
     if p.subresource.as_deref() == Some("finalize") && res.kind == "Namespace" {
         let name = p.name.as_deref().unwrap_or("");
         if *method != Method::PUT {
-            return Err(ApiError::method_not_supported("namespaces/finalize", &method.as_str().to_lowercase()));
+            return Err(ApiError::method_not_supported(
+                "namespaces/finalize",
+                &method.as_str().to_lowercase(),
+            ));
         }
         let body = decode(body)?;
         let obj = reg.finalize_namespace(name, &body).await?;

@@ -287,10 +287,8 @@ fn issue(
         params.distinguished_name.push(DnType::OrganizationName, *o);
     }
     params.subject_alt_names = sans;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
+    // ECDSA keys: no KeyEncipherment.
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![eku];
     params.use_authority_key_identifier_extension = true;
     validity(&mut params, LEAF_DAYS);
@@ -333,6 +331,7 @@ pub fn generate(dir: &Path, opts: &PkiOptions) -> Result<PkiReport, PkiError> {
 
     let (ca_cert, ca_key) = (p(CA_CERT), p(CA_KEY));
     let ca = if !opts.regenerate && ca_cert.exists() && ca_key.exists() {
+        report.kept.extend([ca_cert.clone(), ca_key.clone()]);
         load_ca(&ca_cert, &ca_key)?
     } else if !opts.regenerate && (ca_cert.exists() || ca_key.exists()) {
         let (have, missing) = if ca_cert.exists() {
