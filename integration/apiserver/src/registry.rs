@@ -683,13 +683,11 @@ impl Registry {
                     .and_then(Value::as_array)
                     .is_some_and(|a| !a.is_empty());
                 if spec_fin {
-                    if let Some(st) = next
+                    if let Some(Value::Object(sm)) = next
                         .as_object_mut()
                         .map(|m| m.entry("status").or_insert_with(|| json!({})))
                     {
-                        if let Value::Object(sm) = st {
-                            sm.insert("phase".into(), json!("Terminating"));
-                        }
+                        sm.insert("phase".into(), json!("Terminating"));
                     }
                     keep = true;
                 }

@@ -194,9 +194,9 @@ fn check_body_eviction(body: Value, name: &str) -> Result<Value, ApiError> {
     }
     let bn = meta::name(&body);
     if !bn.is_empty() && bn != name {
-        return Err(ApiError::bad_request(format!(
-            "name in URL does not match name in Eviction object"
-        )));
+        return Err(ApiError::bad_request(
+            "name in URL does not match name in Eviction object",
+        ));
     }
     let _ = check_body;
     Ok(body)
@@ -224,13 +224,11 @@ impl Registry {
         let updated = self
             .raw_update(nsres, None, name, |old| {
                 let mut new = old.clone();
-                if let Some(spec) = new
+                if let Some(Value::Object(sm)) = new
                     .as_object_mut()
                     .map(|m| m.entry("spec").or_insert_with(|| json!({})))
                 {
-                    if let Value::Object(sm) = spec {
-                        sm.insert("finalizers".into(), fins.clone());
-                    }
+                    sm.insert("finalizers".into(), fins.clone());
                 }
                 Ok(new)
             })

@@ -85,7 +85,7 @@ pub struct ApiError {
     pub reason: String,
     pub message: String,
     /// `details`, absent for errors that have none (BadRequest, unknown path).
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -118,12 +118,12 @@ impl ApiError {
     }
 
     fn with_details(mut self, name: &str, group: &str, kind: &str) -> ApiError {
-        self.details = Some(Details {
+        self.details = Some(Box::new(Details {
             name: name.to_string(),
             group: group.to_string(),
             kind: kind.to_string(),
             ..Details::default()
-        });
+        }));
         self
     }
 
@@ -254,28 +254,28 @@ impl ApiError {
             "InternalError",
             format!("Internal error occurred: {msg}"),
         );
-        e.details = Some(Details {
+        e.details = Some(Box::new(Details {
             causes: vec![Cause::new("", "", msg)],
             ..Details::default()
-        });
+        }));
         e
     }
     /// 503 ServiceUnavailable (storage unreachable).
     pub fn unavailable(message: impl Into<String>) -> ApiError {
         let mut e = ApiError::new(503, "ServiceUnavailable", message);
-        e.details = Some(Details {
+        e.details = Some(Box::new(Details {
             retry_after_seconds: Some(1),
             ..Details::default()
-        });
+        }));
         e
     }
     /// 504 Timeout, with retryAfterSeconds.
     pub fn timeout(message: impl Into<String>, retry_after: u32) -> ApiError {
         let mut e = ApiError::new(504, "Timeout", message);
-        e.details = Some(Details {
+        e.details = Some(Box::new(Details {
             retry_after_seconds: Some(retry_after),
             ..Details::default()
-        });
+        }));
         e
     }
     /// 504 `Too large resource version: N, current: M` (ResourceVersionTooLarge).
@@ -285,7 +285,7 @@ impl ApiError {
             "Timeout",
             format!("Too large resource version: {asked}, current: {current}"),
         );
-        e.details = Some(Details {
+        e.details = Some(Box::new(Details {
             causes: vec![Cause::new(
                 "ResourceVersionTooLarge",
                 "",
@@ -293,7 +293,7 @@ impl ApiError {
             )],
             retry_after_seconds: Some(1),
             ..Details::default()
-        });
+        }));
         e
     }
 

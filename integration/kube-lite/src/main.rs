@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// The API server on etcd (kube-apiserver's flags).
-    Apiserver(kube_lite_apiserver::config::ApiServerArgs),
+    Apiserver(Box<kube_lite_apiserver::config::ApiServerArgs>),
     /// A cluster CA, serving/client certificates, service-account keys,
     /// a token file and an admin kubeconfig.
     Certs(certs::CertsArgs),
@@ -39,7 +39,7 @@ fn main() {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(kube_lite_apiserver::server::run(a))),
+            .and_then(|rt| rt.block_on(kube_lite_apiserver::server::run(*a))),
         Cmd::Certs(a) => certs::run(&a),
     };
     if let Err(e) = r {

@@ -12,6 +12,7 @@ use super::{AuthError, UserInfo};
 
 /// Parses Go `encoding/csv` records, each with the line it starts on.
 /// Errors name the line.
+#[allow(clippy::type_complexity)]
 fn csv_records(text: &str) -> Result<Vec<(usize, Vec<String>)>, (usize, String)> {
     let text = text.replace("\r\n", "\n");
     let mut records = Vec::new();

@@ -352,6 +352,7 @@ pub fn generate(dir: &Path, opts: &PkiOptions) -> Result<PkiReport, PkiError> {
         ca
     };
 
+    #[allow(clippy::type_complexity)]
     let leafs: [(
         &str,
         &str,
