@@ -25,7 +25,9 @@ pub enum AuthError {
 
 /// Verifies request credentials.
 #[derive(Debug, Default)]
-pub struct Authenticator {}
+pub struct Authenticator {
+    tokens: Vec<(String, UserInfo)>,
+}
 
 impl Authenticator {
     pub fn new(
@@ -33,14 +35,34 @@ impl Authenticator {
         service_account_keys: &[&Path],
         issuers: &[String],
     ) -> Result<Authenticator, AuthError> {
-        let _ = (token_file, service_account_keys, issuers);
-        Ok(Authenticator {})
+        let _ = (service_account_keys, issuers);
+        let mut tokens = vec![];
+        if let Some(p) = token_file {
+            let text = std::fs::read_to_string(p).map_err(|e| AuthError::Config(e.to_string()))?;
+            for l in text.lines() {
+                let f: Vec<&str> = l.split(',').collect();
+                if f.len() >= 3 {
+                    tokens.push((
+                        f[0].to_string(),
+                        UserInfo {
+                            name: f[1].into(),
+                            uid: f[2].into(),
+                            groups: vec![],
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(Authenticator { tokens })
     }
 
     /// `Authorization: Bearer <token>` value (the token part).
     pub fn authenticate_token(&self, token: &str) -> Result<UserInfo, AuthError> {
-        let _ = token;
-        Err(AuthError::InvalidToken)
+        self.tokens
+            .iter()
+            .find(|(t, _)| t == token)
+            .map(|(_, u)| u.clone())
+            .ok_or(AuthError::InvalidToken)
     }
 
     /// A verified client certificate (DER) presented during the TLS handshake.
@@ -49,3 +71,7 @@ impl Authenticator {
         None
     }
 }
+
+/// Mints service-account tokens (placeholder until AUTH delivers).
+#[derive(Debug)]
+pub struct TokenSigner {}

@@ -131,10 +131,171 @@ pub const RW_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Verbs of a resource without `deletecollection` (namespaces).
+pub const RW_NO_COLLECTION_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
+/// Verbs of a create-only resource (`bindings`).
+pub const CREATE_VERBS: &[&str] = &["create"];
+
+/// The group/version/kind a subresource answers with, as discovery lists
+/// it: `None` for the group/version means "the parent's".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubresourceKind {
+    pub group_version: Option<(&'static str, &'static str)>,
+    pub kind: &'static str,
+    pub verbs: &'static [&'static str],
+}
+
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
+const CREATE_GET: &[&str] = &["create", "get"];
+
+impl Subresource {
+    /// The kind, group/version and verbs kube-apiserver advertises for this
+    /// subresource of `parent` (`pods/status` is a `Pod`, `deployments/scale`
+    /// an `autoscaling/v1 Scale`, `pods/eviction` a `policy/v1 Eviction`,
+    /// `serviceaccounts/token` an `authentication.k8s.io/v1 TokenRequest`).
+    pub fn kind_of(self, parent: &ResourceInfo) -> SubresourceKind {
+        let (group_version, kind, verbs): (_, &'static str, &'static [&'static str]) = match self {
+            Subresource::Status => (None, parent.kind, GET_PATCH_UPDATE),
+            Subresource::Scale => (Some(("autoscaling", "v1")), "Scale", GET_PATCH_UPDATE),
+            Subresource::Binding => (None, "Binding", CREATE_VERBS),
+            Subresource::Eviction => (Some(("policy", "v1")), "Eviction", CREATE_VERBS),
+            Subresource::Log => (None, parent.kind, &["get"]),
+            Subresource::Exec => (None, "PodExecOptions", CREATE_GET),
+            Subresource::Attach => (None, "PodAttachOptions", CREATE_GET),
+            Subresource::PortForward => (None, "PodPortForwardOptions", CREATE_GET),
+            Subresource::Token => (
+                Some(("authentication.k8s.io", "v1")),
+                "TokenRequest",
+                CREATE_VERBS,
+            ),
+        };
+        SubresourceKind {
+            group_version,
+            kind,
+            verbs,
+        }
+    }
+}
+
+impl ResourceInfo {
+    /// False for resources that are not objects in etcd (`bindings`, which
+    /// the registry turns into a `pods/binding`): their `storage` is empty.
+    pub fn is_stored(&self) -> bool {
+        !self.storage.is_empty()
+    }
+    /// Whether the resource lists `verb` in discovery.
+    pub fn allows(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
+    }
+}
+
+// Builders for the table below (const so that the table stays a static).
+const fn res(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    singular: &'static str,
+    kind: &'static str,
+    namespaced: bool,
+) -> ResourceInfo {
+    ResourceInfo {
+        group,
+        version,
+        plural,
+        singular,
+        kind,
+        namespaced,
+        short_names: &[],
+        categories: &[],
+        verbs: RW_VERBS,
+        subresources: &[],
+        storage: plural,
+        storage_version: version,
+        return_deleted_object: false,
+    }
+}
+
+const NS: bool = true;
+const CLUSTER: bool = false;
+const ALL: &[&str] = &["all"];
+const STATUS: &[Subresource] = &[Subresource::Status];
+const STATUS_SCALE: &[Subresource] = &[Subresource::Scale, Subresource::Status];
+
+impl ResourceInfo {
+    const fn short(mut self, s: &'static [&'static str]) -> Self {
+        self.short_names = s;
+        self
+    }
+    const fn cats(mut self, c: &'static [&'static str]) -> Self {
+        self.categories = c;
+        self
+    }
+    const fn subs(mut self, s: &'static [Subresource]) -> Self {
+        self.subresources = s;
+        self
+    }
+    const fn verbs(mut self, v: &'static [&'static str]) -> Self {
+        self.verbs = v;
+        self
+    }
+    const fn stored_at(mut self, segment: &'static str) -> Self {
+        self.storage = segment;
+        self
+    }
+    const fn stored_as(mut self, version: &'static str) -> Self {
+        self.storage_version = version;
+        self
+    }
+    const fn returns_deleted(mut self) -> Self {
+        self.return_deleted_object = true;
+        self
+    }
+}
+
+/// The API groups in `/apis` order (kube-apiserver's group priorities),
+/// each with its versions, preferred first. The core group is not listed.
+pub const GROUPS: &[(&str, &[&str])] = &[
+    ("apps", &["v1"]),
+    ("autoscaling", &["v2", "v1"]),
+    ("batch", &["v1"]),
+    ("policy", &["v1"]),
+    ("rbac.authorization.k8s.io", &["v1"]),
+    ("scheduling.k8s.io", &["v1"]),
+    ("coordination.k8s.io", &["v1"]),
+    ("discovery.k8s.io", &["v1"]),
+];
+
+/// The served versions of a group, preferred first (`["v1"]` for core);
+/// None when the group is not served.
+pub fn group_versions(group: &str) -> Option<&'static [&'static str]> {
+    if group.is_empty() {
+        return Some(&["v1"]);
+    }
+    GROUPS.iter().find(|(g, _)| *g == group).map(|(_, v)| *v)
+}
+
+/// The preferred version of a group (`v2` for autoscaling).
+pub fn preferred_version(group: &str) -> Option<&'static str> {
+    group_versions(group).and_then(|v| v.first().copied())
+}
+
 /// Every served resource. Several resources may share one storage segment
 /// (autoscaling v1 and v2 HPAs).
 pub fn all() -> &'static [ResourceInfo] {
     RESOURCES
+}
+
+/// The resources of one group/version, in table order.
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static ResourceInfo> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// The resource served at group/version/plural.
@@ -144,137 +305,220 @@ pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resourc
         .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
-/// The preferred resource of a Kind in a group (for apply-by-kind and GC).
+/// The preferred resource of a Kind in a group (for apply-by-kind and GC):
+/// the one in the group's preferred version (autoscaling/v2 for HPAs), else
+/// the first served one.
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
+    let preferred = preferred_version(group);
+    let mut found = None;
+    for r in RESOURCES
         .iter()
-        .find(|r| r.group == group && r.kind == kind)
+        .filter(|r| r.group == group && r.kind == kind)
+    {
+        if Some(r.version) == preferred {
+            return Some(r);
+        }
+        found = found.or(Some(r));
+    }
+    found
 }
 
+/// The resource of an exact group/version/kind (e.g. from an object's
+/// `apiVersion` and `kind`).
+pub fn find_gvk(group: &str, version: &str, kind: &str) -> Option<&'static ResourceInfo> {
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.kind == kind)
+}
+
+/// `kubectl`-style lookup in one group/version: plural, singular or a
+/// short name (`po`, `deploy`), case-insensitively.
+pub fn find_by_any_name(group: &str, version: &str, name: &str) -> Option<&'static ResourceInfo> {
+    let n = name.to_ascii_lowercase();
+    in_group_version(group, version)
+        .find(|r| r.plural == n || r.singular == n || r.short_names.iter().any(|s| *s == n))
+}
+
+const AUTOSCALING_HPA_SHORT: &[&str] = &["hpa"];
+
 static RESOURCES: &[ResourceInfo] = &[
-    ResourceInfo {
-        group: "",
-        version: "v1",
-        plural: "namespaces",
-        singular: "namespace",
-        kind: "Namespace",
-        namespaced: false,
-        short_names: &["ns"],
-        categories: &[],
-        verbs: &[
-            "create", "delete", "get", "list", "patch", "update", "watch",
-        ],
-        subresources: &[Subresource::Status],
-        storage: "namespaces",
-        storage_version: "v1",
-        return_deleted_object: false,
-    },
-    ResourceInfo {
-        group: "",
-        version: "v1",
-        plural: "nodes",
-        singular: "node",
-        kind: "Node",
-        namespaced: false,
-        short_names: &["no"],
-        categories: &[],
-        verbs: RW_VERBS,
-        subresources: &[Subresource::Status],
-        storage: "minions",
-        storage_version: "v1",
-        return_deleted_object: false,
-    },
-    ResourceInfo {
-        group: "",
-        version: "v1",
-        plural: "pods",
-        singular: "pod",
-        kind: "Pod",
-        namespaced: true,
-        short_names: &["po"],
-        categories: &["all"],
-        verbs: RW_VERBS,
-        subresources: &[
-            Subresource::Status,
+    // core/v1
+    res("", "v1", "bindings", "binding", "Binding", NS)
+        .verbs(CREATE_VERBS)
+        .stored_at(""),
+    res("", "v1", "configmaps", "configmap", "ConfigMap", NS).short(&["cm"]),
+    res("", "v1", "endpoints", "endpoints", "Endpoints", NS)
+        .short(&["ep"])
+        .stored_at("services/endpoints"),
+    res("", "v1", "events", "event", "Event", NS).short(&["ev"]),
+    res("", "v1", "namespaces", "namespace", "Namespace", CLUSTER)
+        .short(&["ns"])
+        .verbs(RW_NO_COLLECTION_VERBS)
+        .subs(STATUS),
+    res("", "v1", "nodes", "node", "Node", CLUSTER)
+        .short(&["no"])
+        .subs(STATUS)
+        .stored_at("minions"),
+    res("", "v1", "pods", "pod", "Pod", NS)
+        .short(&["po"])
+        .cats(ALL)
+        .subs(&[
+            Subresource::Attach,
             Subresource::Binding,
             Subresource::Eviction,
-            Subresource::Log,
             Subresource::Exec,
-            Subresource::Attach,
+            Subresource::Log,
             Subresource::PortForward,
-        ],
-        storage: "pods",
-        storage_version: "v1",
-        return_deleted_object: true,
-    },
-    ResourceInfo {
-        group: "",
-        version: "v1",
-        plural: "configmaps",
-        singular: "configmap",
-        kind: "ConfigMap",
-        namespaced: true,
-        short_names: &["cm"],
-        categories: &[],
-        verbs: RW_VERBS,
-        subresources: &[],
-        storage: "configmaps",
-        storage_version: "v1",
-        return_deleted_object: false,
-    },
-    ResourceInfo {
-        group: "",
-        version: "v1",
-        plural: "services",
-        singular: "service",
-        kind: "Service",
-        namespaced: true,
-        short_names: &["svc"],
-        categories: &["all"],
-        verbs: &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ],
-        subresources: &[Subresource::Status],
-        storage: "services/specs",
-        storage_version: "v1",
-        return_deleted_object: false,
-    },
-    ResourceInfo {
-        group: "apps",
-        version: "v1",
-        plural: "deployments",
-        singular: "deployment",
-        kind: "Deployment",
-        namespaced: true,
-        short_names: &["deploy"],
-        categories: &["all"],
-        verbs: RW_VERBS,
-        subresources: &[Subresource::Status, Subresource::Scale],
-        storage: "deployments",
-        storage_version: "v1",
-        return_deleted_object: false,
-    },
+            Subresource::Status,
+        ])
+        .returns_deleted(),
+    res("", "v1", "secrets", "secret", "Secret", NS),
+    res(
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        NS,
+    )
+    .short(&["sa"])
+    .subs(&[Subresource::Token])
+    .returns_deleted(),
+    res("", "v1", "services", "service", "Service", NS)
+        .short(&["svc"])
+        .cats(ALL)
+        .subs(STATUS)
+        .stored_at("services/specs"),
+    // apps/v1
+    res(
+        "apps",
+        "v1",
+        "controllerrevisions",
+        "controllerrevision",
+        "ControllerRevision",
+        NS,
+    ),
+    res("apps", "v1", "daemonsets", "daemonset", "DaemonSet", NS)
+        .short(&["ds"])
+        .cats(ALL)
+        .subs(STATUS),
+    res("apps", "v1", "deployments", "deployment", "Deployment", NS)
+        .short(&["deploy"])
+        .cats(ALL)
+        .subs(STATUS_SCALE),
+    res("apps", "v1", "replicasets", "replicaset", "ReplicaSet", NS)
+        .short(&["rs"])
+        .cats(ALL)
+        .subs(STATUS_SCALE),
+    res(
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        NS,
+    )
+    .short(&["sts"])
+    .cats(ALL)
+    .subs(STATUS_SCALE),
+    // autoscaling/v2 (preferred, storage) and autoscaling/v1
+    res(
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        NS,
+    )
+    .short(AUTOSCALING_HPA_SHORT)
+    .cats(ALL)
+    .subs(STATUS),
+    res(
+        "autoscaling",
+        "v1",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        NS,
+    )
+    .short(AUTOSCALING_HPA_SHORT)
+    .cats(ALL)
+    .subs(STATUS)
+    .stored_as("v2"),
+    // batch/v1
+    res("batch", "v1", "cronjobs", "cronjob", "CronJob", NS)
+        .short(&["cj"])
+        .cats(ALL)
+        .subs(STATUS),
+    res("batch", "v1", "jobs", "job", "Job", NS)
+        .cats(ALL)
+        .subs(STATUS),
+    // policy/v1
+    res(
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        NS,
+    )
+    .short(&["pdb"])
+    .subs(STATUS),
+    // rbac.authorization.k8s.io/v1
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "clusterrolebinding",
+        "ClusterRoleBinding",
+        CLUSTER,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterroles",
+        "clusterrole",
+        "ClusterRole",
+        CLUSTER,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "rolebindings",
+        "rolebinding",
+        "RoleBinding",
+        NS,
+    ),
+    res(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "roles",
+        "role",
+        "Role",
+        NS,
+    ),
+    // scheduling.k8s.io/v1
+    res(
+        "scheduling.k8s.io",
+        "v1",
+        "priorityclasses",
+        "priorityclass",
+        "PriorityClass",
+        CLUSTER,
+    )
+    .short(&["pc"]),
+    // coordination.k8s.io/v1
+    res("coordination.k8s.io", "v1", "leases", "lease", "Lease", NS),
+    // discovery.k8s.io/v1
+    res(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "endpointslice",
+        "EndpointSlice",
+        NS,
+    ),
 ];
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_follow_kube_apiserver() {
-        let nodes = find("", "v1", "nodes").expect("nodes");
-        assert_eq!(nodes.key("/registry", None, "n1"), "/registry/minions/n1");
-        let svc = find("", "v1", "services").expect("services");
-        assert_eq!(
-            svc.key("/registry", Some("default"), "kubernetes"),
-            "/registry/services/specs/default/kubernetes"
-        );
-    }
-}
+mod tests;

@@ -57,3 +57,15 @@ pub fn prepare_update(
         warnings: vec![],
     })
 }
+
+/// Converts an object of `res`'s version into its storage version.
+pub fn to_storage(res: &ResourceInfo, obj: Value) -> Result<Value, ApiError> {
+    let _ = res;
+    Ok(obj)
+}
+
+/// Converts a stored object into `res`'s version.
+pub fn from_storage(res: &ResourceInfo, obj: Value) -> Value {
+    let _ = res;
+    obj
+}
