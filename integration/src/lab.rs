@@ -27,6 +27,7 @@ mod fabric;
 mod pods;
 mod probes;
 mod process;
+pub mod apiserver;
 
 pub use probes::{PingStats, SteadyPing, TcpHold};
 

@@ -3,15 +3,21 @@
 //! program) in a session of their own, as a service manager or a container
 //! runtime would run a daemon, sending output to a per-process log file,
 //! signalling and reaping them, and killing whatever is left (the whole
-//! process group) when the lab is dropped. Also [`tail`] of those logs.
+//! process group) when the lab is dropped; optionally handing one listening
+//! socket to the program as fd 3 (systemd's `LISTEN_FDS`). Also [`tail`] of
+//! those logs.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::RawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The first inherited socket of the systemd socket-passing protocol (`LISTEN_FDS`).
+pub(crate) const LISTEN_FDS_START: RawFd = 3;
 
 /// How long [`Procs::signal_and_wait`] waits for a process to exit.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -45,6 +51,10 @@ pub(crate) struct Procs {
 }
 
 impl Procs {
+    /// Starts `ip netns exec ns program args...` (see the module doc). With `listen_fd`, that
+    /// descriptor (an already-listening socket of the parent) becomes fd 3 of the program,
+    /// systemd-style; the caller sets `LISTEN_FDS=1` in `env`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn spawn(
         &mut self,
         ns: &str,
@@ -53,6 +63,7 @@ impl Procs {
         args: &[String],
         env: &[(String, String)],
         log_path: &Path,
+        listen_fd: Option<RawFd>,
     ) -> Result<ProcId> {
         let mut log = OpenOptions::new()
             .create(true)
@@ -80,10 +91,25 @@ impl Procs {
         // SAFETY: setsid(2) is async-signal-safe and touches no memory of the parent. The
         // child leads a new session and process group (pgid = its pid), with no controlling
         // terminal: like a daemon under a service manager, not a job of the test's shell.
+        // With `listen_fd`, dup2(2) (or fcntl(2) when it already is fd 3) leave the socket as fd
+        // 3 without FD_CLOEXEC, so `ip netns exec` and then the program inherit it; both calls
+        // are async-signal-safe. stdio is set up before this runs, so fds 0-2 are not touched.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 if libc::setsid() == -1 {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = listen_fd {
+                    let ok = if fd == LISTEN_FDS_START {
+                        let flags = libc::fcntl(fd, libc::F_GETFD);
+                        flags != -1
+                            && libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) != -1
+                    } else {
+                        libc::dup2(fd, LISTEN_FDS_START) != -1
+                    };
+                    if !ok {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });

@@ -7,6 +7,7 @@ use super::{validate_name, Lab};
 use crate::prereq::try_workspace_bin;
 use crate::procs::{tail, ProcId};
 use anyhow::{bail, Result};
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
 use std::time::Duration;
@@ -24,6 +25,35 @@ impl Lab {
         args: &[String],
         env: &[(String, String)],
     ) -> Result<ProcId> {
+        self.spawn_inner(ns, name, program, args, env, None)
+    }
+
+    /// Like [`Lab::spawn`], and `listen_fd` (a listening socket this process holds, e.g. bound
+    /// in the root namespace on 127.0.0.1) becomes fd 3 of the program; `LISTEN_FDS=1` is added
+    /// to its environment (systemd's socket passing), so it serves that socket as well.
+    pub fn spawn_with_listener(
+        &mut self,
+        ns: &str,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        listen_fd: RawFd,
+    ) -> Result<ProcId> {
+        let mut env = env.to_vec();
+        env.push(("LISTEN_FDS".to_string(), "1".to_string()));
+        self.spawn_inner(ns, name, program, args, &env, Some(listen_fd))
+    }
+
+    fn spawn_inner(
+        &mut self,
+        ns: &str,
+        name: &str,
+        program: &Path,
+        args: &[String],
+        env: &[(String, String)],
+        listen_fd: Option<RawFd>,
+    ) -> Result<ProcId> {
         self.check_ns(ns)?;
         validate_name("process name", name)?;
         if program.components().count() > 1 && !program.is_file() {
@@ -36,7 +66,8 @@ impl Lab {
             );
         }
         let log = self.log_path(name);
-        self.procs.spawn(ns, name, program, args, env, &log)
+        self.procs
+            .spawn(ns, name, program, args, env, &log, listen_fd)
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`, `libc::SIGKILL`) and waits for the
