@@ -2,6 +2,8 @@
 //! create-or-merge of an applied configuration, `fieldsV1` field sets, and
 //! the removal of fields a manager applied before and omits now.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{json, Map, Value};
 
 use super::schema::{field_of, root, Strategy, Ty};
@@ -155,8 +157,9 @@ fn merge_list(
             if applied.iter().any(|v| v.is_object() || v.is_array()) {
                 return applied;
             }
+            let mut seen: HashSet<String> = live.iter().map(Value::to_string).collect();
             for v in applied {
-                if !live.contains(&v) {
+                if seen.insert(v.to_string()) {
                     live.push(v);
                 }
             }
@@ -167,8 +170,16 @@ fn merge_list(
             if !applied.iter().all(keyed) || !live.iter().all(keyed) {
                 return applied;
             }
+            let mut first: HashMap<String, usize> = HashMap::new();
+            for (i, l) in live.iter().enumerate() {
+                first.entry(key_text(l, k)).or_insert(i);
+            }
             for av in applied {
-                let pos = live.iter().position(|l| l.get(k) == av.get(k));
+                let kt = key_text(&av, k);
+                let pos = first.get(&kt).copied();
+                if pos.is_none() {
+                    first.insert(kt, live.len());
+                }
                 match (pos.and_then(|i| live.get_mut(i)), av) {
                     (Some(Value::Object(lm)), Value::Object(am)) => {
                         let l = std::mem::take(lm);
@@ -180,6 +191,10 @@ fn merge_list(
             live
         }
     }
+}
+
+fn key_text(v: &Value, k: &str) -> String {
+    v.get(k).map(Value::to_string).unwrap_or_default()
 }
 
 /// The `fieldsV1` set of `v`: `f:<field>` for map keys, `k:{"key":value}`
@@ -255,10 +270,6 @@ fn parse_seg(s: &str) -> Option<Seg> {
     None
 }
 
-fn owned_by_others(others: &[&Map<String, Value>]) -> bool {
-    !others.is_empty()
-}
-
 /// Removes from `obj` what `old` lists and `new` does not, unless another
 /// manager's set (`others`, at the same depth) lists it. `keys` are the
 /// fields of a kept list element that identify it (never removed).
@@ -269,6 +280,14 @@ fn prune(
     others: &[&Map<String, Value>],
     keys: &[String],
 ) {
+    type Descent<'a> = (
+        Seg,
+        &'a Map<String, Value>,
+        Option<&'a Map<String, Value>>,
+        Vec<&'a Map<String, Value>>,
+    );
+    let mut removals: Vec<Seg> = Vec::new();
+    let mut descents: Vec<Descent> = Vec::new();
     for (seg, old_child) in old {
         if seg == "." {
             continue;
@@ -279,50 +298,95 @@ fn prune(
         let Value::Object(old_child) = old_child else {
             continue;
         };
+        if matches!(&parsed, Seg::Field(f) if keys.contains(f)) {
+            continue;
+        }
         let new_child = new.and_then(|n| n.get(seg)).and_then(Value::as_object);
         let other_children: Vec<&Map<String, Value>> = others
             .iter()
             .filter_map(|o| o.get(seg).and_then(Value::as_object))
             .collect();
-        if matches!(&parsed, Seg::Field(f) if keys.contains(f)) {
-            continue;
-        }
         let is_leaf = old_child.is_empty() || old_child.contains_key(".");
-        if new_child.is_none() && is_leaf && !owned_by_others(&other_children) {
-            remove_seg(obj, &parsed);
-            continue;
-        }
-        if old_child.keys().any(|k| k != ".") {
-            let child_keys: Vec<String> = match &parsed {
-                Seg::Keyed(k) => k.keys().cloned().collect(),
-                _ => Vec::new(),
-            };
-            if let Some(target) = get_seg_mut(obj, &parsed) {
-                prune(target, old_child, new_child, &other_children, &child_keys);
-            }
+        if new_child.is_none() && is_leaf && other_children.is_empty() {
+            removals.push(parsed);
+        } else if old_child.keys().any(|k| k != ".") {
+            descents.push((parsed, old_child, new_child, other_children));
         }
     }
-}
-
-fn matches_keys(item: &Value, keys: &Map<String, Value>) -> bool {
-    keys.iter().all(|(k, v)| item.get(k) == Some(v))
-}
-
-fn remove_seg(obj: &mut Value, seg: &Seg) {
-    match (obj, seg) {
-        (Value::Object(m), Seg::Field(f)) => {
-            m.remove(f);
+    // Keyed lookups through one index per set of key names.
+    let mut index: Option<(Vec<String>, HashMap<String, usize>)> = None;
+    for (seg, old_child, new_child, other_children) in descents {
+        let (target, child_keys) = match (&mut *obj, &seg) {
+            (Value::Object(m), Seg::Field(f)) => (m.get_mut(f), Vec::new()),
+            (Value::Array(a), Seg::Keyed(k)) => {
+                let names: Vec<String> = k.keys().cloned().collect();
+                if index.as_ref().is_none_or(|(n, _)| *n != names) {
+                    let mut first = HashMap::new();
+                    for (i, item) in a.iter().enumerate() {
+                        if let Some(t) = key_fields_text(item, &names) {
+                            first.entry(t).or_insert(i);
+                        }
+                    }
+                    index = Some((names.clone(), first));
+                }
+                let want = Value::Object(k.clone()).to_string();
+                let i = index.as_ref().and_then(|(_, m)| m.get(&want).copied());
+                (i.and_then(|i| a.get_mut(i)), names)
+            }
+            _ => (None, Vec::new()),
+        };
+        if let Some(t) = target {
+            prune(t, old_child, new_child, &other_children, &child_keys);
         }
-        (Value::Array(a), Seg::Keyed(keys)) => a.retain(|i| !matches_keys(i, keys)),
-        (Value::Array(a), Seg::Value(v)) => a.retain(|i| i != v),
+    }
+    match obj {
+        Value::Object(m) => {
+            for seg in &removals {
+                if let Seg::Field(f) = seg {
+                    m.remove(f);
+                }
+            }
+        }
+        Value::Array(a) => {
+            let mut keyed: Vec<(Vec<String>, HashSet<String>)> = Vec::new();
+            let mut values: HashSet<String> = HashSet::new();
+            for seg in removals {
+                match seg {
+                    Seg::Keyed(k) => {
+                        let names: Vec<String> = k.keys().cloned().collect();
+                        let text = Value::Object(k).to_string();
+                        match keyed.iter_mut().find(|(n, _)| *n == names) {
+                            Some((_, set)) => {
+                                set.insert(text);
+                            }
+                            None => keyed.push((names, HashSet::from([text]))),
+                        }
+                    }
+                    Seg::Value(v) => {
+                        values.insert(v.to_string());
+                    }
+                    Seg::Field(_) => {}
+                }
+            }
+            if !keyed.is_empty() || !values.is_empty() {
+                a.retain(|item| {
+                    let by_key = keyed.iter().any(|(names, set)| {
+                        key_fields_text(item, names).is_some_and(|t| set.contains(&t))
+                    });
+                    !by_key && !values.contains(&item.to_string())
+                });
+            }
+        }
         _ => {}
     }
 }
 
-fn get_seg_mut<'a>(obj: &'a mut Value, seg: &Seg) -> Option<&'a mut Value> {
-    match (obj, seg) {
-        (Value::Object(m), Seg::Field(f)) => m.get_mut(f),
-        (Value::Array(a), Seg::Keyed(keys)) => a.iter_mut().find(|i| matches_keys(i, keys)),
-        _ => None,
+/// The JSON text of `item`'s fields `names` (as a `k:` segment spells it),
+/// or None if one is missing.
+fn key_fields_text(item: &Value, names: &[String]) -> Option<String> {
+    let mut m = Map::new();
+    for n in names {
+        m.insert(n.clone(), item.get(n)?.clone());
     }
+    Some(Value::Object(m).to_string())
 }

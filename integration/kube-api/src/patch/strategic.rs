@@ -26,6 +26,8 @@
 //! keys `$ref` and `$schema`; `$deleteFromPrimitiveList` of a map value is an
 //! error. A `$deleteFromPrimitiveList` is applied after the map's other keys.
 
+use std::collections::{HashMap, HashSet};
+
 use serde_json::{Map, Value};
 
 use super::schema::{field_of, Field, Strategy, Ty};
@@ -215,7 +217,8 @@ pub(crate) fn merge_map(
             }
             Value::Array(del) => {
                 if let Some(Value::Array(list)) = original.get_mut(&target) {
-                    list.retain(|v| !del.contains(v));
+                    let del: HashSet<String> = del.iter().map(Value::to_string).collect();
+                    list.retain(|v| !del.contains(&v.to_string()));
                 }
             }
             other => {
@@ -349,14 +352,41 @@ fn require_key<'a>(v: &'a Value, key: &str) -> Result<&'a Value, PatchError> {
     }
 }
 
-/// Upstream `index`: position of `v` in `l`, by merge key for maps.
-fn index(l: &[Value], v: &Value, key: Option<&str>, kind: ElemKind) -> Option<usize> {
+/// The identity of a list element when lists are ordered and partitioned:
+/// the JSON text of its merge key (maps; empty when it has none) or of the
+/// element itself. Lookups go through hash maps of these, so that merging
+/// lists of thousands of elements stays linear-ish (upstream is quadratic).
+fn ident(v: &Value, key: Option<&str>, kind: ElemKind) -> String {
     match (kind, key) {
-        (ElemKind::Map, Some(k)) => {
-            let want = key_of(v, k);
-            l.iter().position(|x| key_of(x, k) == want)
+        (ElemKind::Map, Some(k)) => key_of(v, k).map(Value::to_string).unwrap_or_default(),
+        _ => v.to_string(),
+    }
+}
+
+/// Upstream `index` over one list: the first position of each identity.
+struct Positions {
+    first: HashMap<String, usize>,
+    key: Option<String>,
+    kind: ElemKind,
+}
+
+impl Positions {
+    fn new(l: &[Value], key: Option<&str>, kind: ElemKind) -> Positions {
+        let mut first = HashMap::with_capacity(l.len());
+        for (i, v) in l.iter().enumerate() {
+            first.entry(ident(v, key, kind)).or_insert(i);
         }
-        _ => l.iter().position(|x| x == v),
+        Positions {
+            first,
+            key: key.map(str::to_string),
+            kind,
+        }
+    }
+
+    fn get(&self, v: &Value) -> Option<usize> {
+        self.first
+            .get(&ident(v, self.key.as_deref(), self.kind))
+            .copied()
     }
 }
 
@@ -381,7 +411,8 @@ fn sort_by_order(
     } else {
         (to_sort, Vec::new())
     };
-    keep.sort_by_key(|v| index(order, v, key, kind).unwrap_or(usize::MAX));
+    let pos = Positions::new(order, key, kind);
+    keep.sort_by_cached_key(|v| pos.get(v).unwrap_or(usize::MAX));
     keep.extend(deletes);
     Ok(keep)
 }
@@ -397,6 +428,7 @@ fn normalize_order(
 ) -> Result<Vec<Value>, PatchError> {
     let right = sort_by_order(patch_items, patch_order, key, kind)?;
     let left = sort_by_order(server_only, server_order, key, kind)?;
+    let pos = Positions::new(server_order, key, kind);
     let mut out = Vec::with_capacity(left.len() + right.len());
     let mut left = left.into_iter().peekable();
     let mut right = right.into_iter().peekable();
@@ -405,15 +437,10 @@ fn normalize_order(
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => {
-                match (
-                    index(server_order, l, key, kind),
-                    index(server_order, r, key, kind),
-                ) {
-                    (Some(li), Some(ri)) => li < ri,
-                    _ => false,
-                }
-            }
+            (Some(l), Some(r)) => match (pos.get(l), pos.get(r)) {
+                (Some(li), Some(ri)) => li < ri,
+                _ => false,
+            },
         };
         let next = if take_left { left.next() } else { right.next() };
         out.extend(next);
@@ -428,16 +455,23 @@ fn partition(
     by: &[Value],
     key: Option<&str>,
 ) -> Result<(Vec<Value>, Vec<Value>), PatchError> {
+    let kind = if key.is_some() {
+        ElemKind::Map
+    } else {
+        ElemKind::Scalar
+    };
+    let present_in: HashSet<String> = by
+        .iter()
+        .filter(|b| key.is_none_or(|k| key_of(b, k).is_some()))
+        .map(|b| ident(b, key, kind))
+        .collect();
     let mut inp = Vec::new();
     let mut out = Vec::new();
     for v in merged {
-        let present = match key {
-            Some(k) => {
-                let kv = require_key(&v, k)?;
-                by.iter().any(|b| key_of(b, k) == Some(kv))
-            }
-            None => by.contains(&v),
-        };
+        if let Some(k) = key {
+            require_key(&v, k)?;
+        }
+        let present = present_in.contains(&ident(&v, key, kind));
         if present {
             inp.push(v);
         } else {
@@ -477,8 +511,9 @@ fn merge_list_tracked(
     let kind = element_kind(&[&original, &patch])?;
     if kind == ElemKind::Scalar {
         let mut merged = original.clone();
+        let mut seen: HashSet<String> = merged.iter().map(Value::to_string).collect();
         for v in &patch {
-            if !merged.contains(v) {
+            if seen.insert(v.to_string()) {
                 merged.push(v.clone());
             }
         }
@@ -490,17 +525,19 @@ fn merge_list_tracked(
     };
     let (original, patch, replaced) = special_elements(original, patch, k)?;
     let mut merged = original.clone();
+    // element_kind made every element a map; those without the key never
+    // match (upstream's findMapInSliceBasedOnKeyValue).
+    let mut first: HashMap<String, usize> = HashMap::with_capacity(merged.len());
+    for (i, ov) in merged.iter().enumerate() {
+        if let Some(kv) = key_of(ov, k) {
+            first.entry(kv.to_string()).or_insert(i);
+        }
+    }
     for pv in &patch {
-        let kv = require_key(pv, k)?;
-        let mut found = None;
-        for (i, ov) in merged.iter().enumerate() {
-            let Value::Object(om) = ov else {
-                return Err(err(format!("list element {i} merged by {k} is not a map")));
-            };
-            if om.get(k) == Some(kv) {
-                found = Some(i);
-                break;
-            }
+        let kv = require_key(pv, k)?.to_string();
+        let found = first.get(&kv).copied();
+        if found.is_none() {
+            first.insert(kv, merged.len());
         }
         match (found, pv) {
             (Some(i), Value::Object(pm)) => {
@@ -532,6 +569,7 @@ fn special_elements(
 ) -> Result<(Vec<Value>, Vec<Value>, bool), PatchError> {
     let mut rest = Vec::new();
     let mut replace = false;
+    let mut deleted: HashSet<String> = HashSet::new();
     for v in patch {
         let Some(d) = v.get(DIRECTIVE) else {
             rest.push(v);
@@ -539,13 +577,15 @@ fn special_elements(
         };
         match d.as_str() {
             Some("delete") => {
-                let kv = require_key(&v, key)?;
-                original.retain(|o| key_of(o, key) != Some(kv));
+                deleted.insert(require_key(&v, key)?.to_string());
             }
             Some("replace") => replace = true,
             Some("merge") => return Err(err("merging lists cannot yet be specified in the patch")),
             _ => return Err(err(format!("unknown patch type: {d} in list element {v}"))),
         }
+    }
+    if !deleted.is_empty() {
+        original.retain(|o| key_of(o, key).is_none_or(|kv| !deleted.contains(&kv.to_string())));
     }
     if replace {
         Ok((clean_all(rest)?, Vec::new(), true))
