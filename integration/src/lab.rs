@@ -21,13 +21,13 @@
 //! created with both ends directly inside lab namespaces. Nothing is ever
 //! configured in the root network namespace.
 
+pub mod apiserver;
 mod commands;
 mod etcd;
 mod fabric;
 mod pods;
 mod probes;
 mod process;
-pub mod apiserver;
 
 pub use probes::{PingStats, SteadyPing, TcpHold};
 

@@ -27,11 +27,11 @@ mod prereq;
 mod procs;
 pub mod services;
 
+pub use lab::apiserver::{ApiServer, ApiServerOptions, APISERVER_PORT, APISERVER_PROC, SA_ISSUER};
 pub use lab::{
     Lab, LabOptions, PingStats, SteadyPing, TcpHold, ETCD_ENDPOINT, EXT_GATEWAY, EXT_IP, FABRIC_IP,
     FABRIC_IP2, MAX_NODES, POD_NETWORK,
 };
-pub use lab::apiserver::{ApiServer, ApiServerOptions, APISERVER_PORT, APISERVER_PROC, SA_ISSUER};
 pub use netns::{cleanup, cleanup_dirs, list_namespaces, namespace_pids, PREFIX_ROOT};
 pub use prereq::{require_root, try_workspace_bin, workspace_bin};
 pub use procs::{tail, ProcId};

@@ -132,6 +132,16 @@ impl Registry {
     fn for_storage(&self, res: &ResourceInfo, mut obj: Value) -> Result<Value, ApiError> {
         meta::set(&mut obj, "resourceVersion", Value::Null);
         meta::set(&mut obj, "selfLink", Value::Null);
+        // Go's omitempty: empty label/annotation maps are not stored.
+        for k in ["labels", "annotations"] {
+            if obj
+                .pointer(&format!("/metadata/{k}"))
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.is_empty())
+            {
+                meta::set(&mut obj, k, Value::Null);
+            }
+        }
         if res.storage_version != res.version {
             obj = strategy::to_storage(res, obj)?;
         }

@@ -45,13 +45,27 @@ fn fields(b: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ProtobufError> {
         match wt {
             0 => out.push((num, Field::Varint(varint(b, &mut pos)?))),
             2 => {
-                let len = usize::try_from(varint(b, &mut pos)?).map_err(|_| err("length too large"))?;
-                let end = pos.checked_add(len).filter(|e| *e <= b.len()).ok_or_else(|| err("truncated field"))?;
+                let len =
+                    usize::try_from(varint(b, &mut pos)?).map_err(|_| err("length too large"))?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|e| *e <= b.len())
+                    .ok_or_else(|| err("truncated field"))?;
                 out.push((num, Field::Bytes(&b[pos..end])));
                 pos = end;
             }
-            1 => pos = pos.checked_add(8).filter(|e| *e <= b.len()).ok_or_else(|| err("truncated fixed64"))?,
-            5 => pos = pos.checked_add(4).filter(|e| *e <= b.len()).ok_or_else(|| err("truncated fixed32"))?,
+            1 => {
+                pos = pos
+                    .checked_add(8)
+                    .filter(|e| *e <= b.len())
+                    .ok_or_else(|| err("truncated fixed64"))?
+            }
+            5 => {
+                pos = pos
+                    .checked_add(4)
+                    .filter(|e| *e <= b.len())
+                    .ok_or_else(|| err("truncated fixed32"))?
+            }
             _ => return Err(err(format!("field {num}: unsupported wire type {wt}"))),
         }
     }
@@ -60,7 +74,9 @@ fn fields(b: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ProtobufError> {
 
 fn string(f: &Field<'_>, what: &str) -> Result<String, ProtobufError> {
     match f {
-        Field::Bytes(b) => String::from_utf8(b.to_vec()).map_err(|_| err(format!("{what}: not UTF-8"))),
+        Field::Bytes(b) => {
+            String::from_utf8(b.to_vec()).map_err(|_| err(format!("{what}: not UTF-8")))
+        }
         Field::Varint(_) => Err(err(format!("{what}: expected a string"))),
     }
 }
@@ -86,7 +102,12 @@ fn map_entry<'a>(b: &'a [u8], what: &str) -> Result<(String, Option<Field<'a>>),
     Ok((k, v))
 }
 
-fn string_map(into: &mut Map<String, Value>, key: &str, b: &[u8], binary: bool) -> Result<(), ProtobufError> {
+fn string_map(
+    into: &mut Map<String, Value>,
+    key: &str,
+    b: &[u8],
+    binary: bool,
+) -> Result<(), ProtobufError> {
     let (k, v) = map_entry(b, key)?;
     let val = match v {
         None => String::new(),
@@ -121,17 +142,55 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtobufError> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         match n {
-            1 => { m.insert("name".into(), json!(string(&f, "metadata.name")?)); }
-            2 => { m.insert("generateName".into(), json!(string(&f, "metadata.generateName")?)); }
-            3 => { m.insert("namespace".into(), json!(string(&f, "metadata.namespace")?)); }
-            5 => { m.insert("uid".into(), json!(string(&f, "metadata.uid")?)); }
-            6 => { m.insert("resourceVersion".into(), json!(string(&f, "metadata.resourceVersion")?)); }
-            7 => if let Field::Varint(v) = f { m.insert("generation".into(), json!(v as i64)); },
-            8 => { m.insert("creationTimestamp".into(), time(bytes(&f, "metadata.creationTimestamp")?)?); }
+            1 => {
+                m.insert("name".into(), json!(string(&f, "metadata.name")?));
+            }
+            2 => {
+                m.insert(
+                    "generateName".into(),
+                    json!(string(&f, "metadata.generateName")?),
+                );
+            }
+            3 => {
+                m.insert("namespace".into(), json!(string(&f, "metadata.namespace")?));
+            }
+            5 => {
+                m.insert("uid".into(), json!(string(&f, "metadata.uid")?));
+            }
+            6 => {
+                m.insert(
+                    "resourceVersion".into(),
+                    json!(string(&f, "metadata.resourceVersion")?),
+                );
+            }
+            7 => {
+                if let Field::Varint(v) = f {
+                    m.insert("generation".into(), json!(v as i64));
+                }
+            }
+            8 => {
+                m.insert(
+                    "creationTimestamp".into(),
+                    time(bytes(&f, "metadata.creationTimestamp")?)?,
+                );
+            }
             11 => string_map(&mut m, "labels", bytes(&f, "metadata.labels")?, false)?,
-            12 => string_map(&mut m, "annotations", bytes(&f, "metadata.annotations")?, false)?,
-            13 => push(&mut m, "ownerReferences", owner_reference(bytes(&f, "metadata.ownerReferences")?)?),
-            14 => push(&mut m, "finalizers", json!(string(&f, "metadata.finalizers")?)),
+            12 => string_map(
+                &mut m,
+                "annotations",
+                bytes(&f, "metadata.annotations")?,
+                false,
+            )?,
+            13 => push(
+                &mut m,
+                "ownerReferences",
+                owner_reference(bytes(&f, "metadata.ownerReferences")?)?,
+            ),
+            14 => push(
+                &mut m,
+                "finalizers",
+                json!(string(&f, "metadata.finalizers")?),
+            ),
             _ => {}
         }
     }
@@ -142,12 +201,27 @@ fn owner_reference(b: &[u8]) -> Result<Value, ProtobufError> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         match (n, &f) {
-            (5, _) => { m.insert("apiVersion".into(), json!(string(&f, "ownerReferences.apiVersion")?)); }
-            (1, _) => { m.insert("kind".into(), json!(string(&f, "ownerReferences.kind")?)); }
-            (3, _) => { m.insert("name".into(), json!(string(&f, "ownerReferences.name")?)); }
-            (4, _) => { m.insert("uid".into(), json!(string(&f, "ownerReferences.uid")?)); }
-            (6, Field::Varint(v)) => { m.insert("controller".into(), json!(*v != 0)); }
-            (7, Field::Varint(v)) => { m.insert("blockOwnerDeletion".into(), json!(*v != 0)); }
+            (5, _) => {
+                m.insert(
+                    "apiVersion".into(),
+                    json!(string(&f, "ownerReferences.apiVersion")?),
+                );
+            }
+            (1, _) => {
+                m.insert("kind".into(), json!(string(&f, "ownerReferences.kind")?));
+            }
+            (3, _) => {
+                m.insert("name".into(), json!(string(&f, "ownerReferences.name")?));
+            }
+            (4, _) => {
+                m.insert("uid".into(), json!(string(&f, "ownerReferences.uid")?));
+            }
+            (6, Field::Varint(v)) => {
+                m.insert("controller".into(), json!(*v != 0));
+            }
+            (7, Field::Varint(v)) => {
+                m.insert("blockOwnerDeletion".into(), json!(*v != 0));
+            }
             _ => {}
         }
     }
@@ -163,12 +237,18 @@ fn typed(api_version: &str, kind: &str, raw: &[u8]) -> Result<Value, ProtobufErr
         ("v1", "Namespace") => {
             for (n, f) in top {
                 match n {
-                    1 => { o.insert("metadata".into(), object_meta(bytes(&f, "metadata")?)?); }
+                    1 => {
+                        o.insert("metadata".into(), object_meta(bytes(&f, "metadata")?)?);
+                    }
                     2 => {
                         let mut spec = Map::new();
                         for (sn, sf) in fields(bytes(&f, "spec")?)? {
                             if sn == 1 {
-                                push(&mut spec, "finalizers", json!(string(&sf, "spec.finalizers")?));
+                                push(
+                                    &mut spec,
+                                    "finalizers",
+                                    json!(string(&sf, "spec.finalizers")?),
+                                );
                             }
                         }
                         o.insert("spec".into(), Value::Object(spec));
@@ -181,24 +261,36 @@ fn typed(api_version: &str, kind: &str, raw: &[u8]) -> Result<Value, ProtobufErr
             let secret = kind == "Secret";
             for (n, f) in top {
                 match (n, secret) {
-                    (1, _) => { o.insert("metadata".into(), object_meta(bytes(&f, "metadata")?)?); }
+                    (1, _) => {
+                        o.insert("metadata".into(), object_meta(bytes(&f, "metadata")?)?);
+                    }
                     (2, s) => string_map(&mut o, "data", bytes(&f, "data")?, s)?,
                     (3, false) => string_map(&mut o, "binaryData", bytes(&f, "binaryData")?, true)?,
-                    (3, true) => { o.insert("type".into(), json!(string(&f, "type")?)); }
+                    (3, true) => {
+                        o.insert("type".into(), json!(string(&f, "type")?));
+                    }
                     (4, true) => string_map(&mut o, "stringData", bytes(&f, "stringData")?, false)?,
-                    (4, false) | (5, true) => if let Field::Varint(v) = f { o.insert("immutable".into(), json!(v != 0)); },
+                    (4, false) | (5, true) => {
+                        if let Field::Varint(v) = f {
+                            o.insert("immutable".into(), json!(v != 0));
+                        }
+                    }
                     _ => {}
                 }
             }
         }
-        _ => return Err(err(format!("{api_version} {kind} is not decoded from protobuf yet; send it as application/json"))),
+        _ => return Err(err(format!(
+            "{api_version} {kind} is not decoded from protobuf yet; send it as application/json"
+        ))),
     }
     Ok(Value::Object(o))
 }
 
 /// Decodes a Kubernetes protobuf body into the object's JSON.
 pub fn decode(body: &[u8]) -> Result<Value, ProtobufError> {
-    let rest = body.strip_prefix(b"k8s\x00".as_slice()).ok_or_else(|| err("missing the k8s\\0 prefix"))?;
+    let rest = body
+        .strip_prefix(b"k8s\x00".as_slice())
+        .ok_or_else(|| err("missing the k8s\\0 prefix"))?;
     let (mut api_version, mut kind, mut raw) = (String::new(), String::new(), &[][..]);
     for (n, f) in fields(rest)? {
         match n {
@@ -240,7 +332,10 @@ mod tests {
         let tm = [ld(1, b"v1"), ld(2, b"ConfigMap")].concat();
         let body = [b"k8s\x00".to_vec(), ld(1, &tm), ld(2, &raw)].concat();
         let v = decode(&body).expect("decodes");
-        assert_eq!(v, json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"a":"1"}}));
+        assert_eq!(
+            v,
+            json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cfg"},"data":{"a":"1"}})
+        );
     }
 
     #[test]

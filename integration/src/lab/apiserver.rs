@@ -92,8 +92,7 @@ impl Lab {
             .context("making the API server's 127.0.0.1 socket non-blocking")?;
         let port = listener.local_addr()?.port();
         let certs = self.dir.join("pki");
-        std::fs::create_dir_all(&certs)
-            .with_context(|| format!("creating {}", certs.display()))?;
+        std::fs::create_dir_all(&certs).with_context(|| format!("creating {}", certs.display()))?;
         let fabric_ip = FABRIC_IP.to_string();
         let server = format!("https://127.0.0.1:{port}");
         let args = [
@@ -154,8 +153,7 @@ impl Lab {
         let path = format!("/var/run/netns/{ns}");
         std::thread::scope(|s| {
             s.spawn(|| -> Result<T> {
-                let file =
-                    std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
+                let file = std::fs::File::open(&path).with_context(|| format!("opening {path}"))?;
                 // SAFETY: setns(2) on a namespace fd we hold open; only this thread changes
                 // namespace, and it ends when `f` returns.
                 if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
@@ -322,8 +320,17 @@ impl ApiServer {
             }
             let curl = |url: &str| -> Vec<String> {
                 [
-                    "curl", "-sS", "--max-time", "2", "--cacert", &ca, "-o", "-", "-w",
-                    "\n%{http_code}", url,
+                    "curl",
+                    "-sS",
+                    "--max-time",
+                    "2",
+                    "--cacert",
+                    &ca,
+                    "-o",
+                    "-",
+                    "-w",
+                    "\n%{http_code}",
+                    url,
                 ]
                 .iter()
                 .map(|s| s.to_string())
@@ -349,7 +356,11 @@ impl ApiServer {
             let ok_local = !via_socket
                 || (ok_fabric && {
                     let l = curl(&local);
-                    match Command::new(&l[0]).args(&l[1..]).stdin(Stdio::null()).output() {
+                    match Command::new(&l[0])
+                        .args(&l[1..])
+                        .stdin(Stdio::null())
+                        .output()
+                    {
                         Ok(out) => {
                             let s = String::from_utf8_lossy(&out.stdout).into_owned();
                             last = format!(
@@ -422,21 +433,55 @@ fn openssl_certs(dir: &Path, server: &str) -> Result<()> {
         cmd::ensure_success(&out, &cmd::display("openssl", args)).map(|_| ())
     };
     run(&[
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &d("ca.key"), "-out",
-        &d("ca.crt"), "-days", "2", "-subj", "/CN=kube-lite-ca", "-addext",
-        "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &d("ca.key"),
+        "-out",
+        &d("ca.crt"),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kube-lite-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ])?;
     let leaf = |name: &str, subj: &str, ext: &str| -> Result<()> {
         let extfile = d(&format!("{name}.ext"));
         std::fs::write(&extfile, ext)?;
         run(&[
-            "req", "-newkey", "rsa:2048", "-nodes", "-keyout", &d(&format!("{name}.key")),
-            "-out", &d(&format!("{name}.csr")), "-subj", subj,
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &d(&format!("{name}.key")),
+            "-out",
+            &d(&format!("{name}.csr")),
+            "-subj",
+            subj,
         ])?;
         run(&[
-            "x509", "-req", "-in", &d(&format!("{name}.csr")), "-CA", &d("ca.crt"), "-CAkey",
-            &d("ca.key"), "-CAcreateserial", "-out", &d(&format!("{name}.crt")), "-days", "2",
-            "-extfile", &extfile,
+            "x509",
+            "-req",
+            "-in",
+            &d(&format!("{name}.csr")),
+            "-CA",
+            &d("ca.crt"),
+            "-CAkey",
+            &d("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &d(&format!("{name}.crt")),
+            "-days",
+            "2",
+            "-extfile",
+            &extfile,
         ])
     };
     leaf(
@@ -458,7 +503,10 @@ fn openssl_certs(dir: &Path, server: &str) -> Result<()> {
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut raw))
         .context("reading /dev/urandom")?;
     let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(d("tokens.csv"), format!("{token},admin,admin,\"system:masters\"\n"))?;
+    std::fs::write(
+        d("tokens.csv"),
+        format!("{token},admin,admin,\"system:masters\"\n"),
+    )?;
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-lite\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate: {crt}\n    client-key: {key}\n- name: admin-token\n  user:\n    token: {token}\ncontexts:\n- name: admin\n  context: {{cluster: kube-lite, user: admin}}\n- name: admin-token\n  context: {{cluster: kube-lite, user: admin-token}}\ncurrent-context: admin-token\n",
         ca = d("ca.crt"),

@@ -99,6 +99,8 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
         | "application/apply-patch+yaml"
         | "application/x-yaml"
         | "text/yaml" => yaml(body),
+        "application/vnd.kubernetes.protobuf" => kube_lite_api::protobuf::decode(body)
+            .map_err(|e| ApiError::new(415, "UnsupportedMediaType", e.to_string())),
         _ => Err(ApiError::unsupported_media_type(&ct)),
     }
 }

@@ -187,7 +187,9 @@ impl Cluster {
         let status = loop {
             match child.try_wait() {
                 Ok(Some(st)) => break st,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -238,7 +240,10 @@ impl Cluster {
     pub fn kubectl_err(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
         if out.ok {
-            self.fail(&format!("expected a failure, got success:\n{}", out.describe()));
+            self.fail(&format!(
+                "expected a failure, got success:\n{}",
+                out.describe()
+            ));
         }
         out.stderr
     }
@@ -250,7 +255,10 @@ impl Cluster {
         all.extend_from_slice(&["-o", "json"]);
         let text = self.kubectl_ok(&all);
         serde_json::from_str(&text).unwrap_or_else(|e| {
-            self.fail(&format!("kubectl {} printed no JSON ({e}):\n{text}", all.join(" ")))
+            self.fail(&format!(
+                "kubectl {} printed no JSON ({e}):\n{text}",
+                all.join(" ")
+            ))
         })
     }
 
@@ -347,7 +355,10 @@ impl Cluster {
                 String::from_utf8_lossy(&raw)
             ))
         });
-        let rev = kv.get("mod_revision").and_then(|x| x.as_i64()).unwrap_or(-1);
+        let rev = kv
+            .get("mod_revision")
+            .and_then(|x| x.as_i64())
+            .unwrap_or(-1);
         Some((json, rev))
     }
 
@@ -423,7 +434,12 @@ pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Waits up to `timeout` for `f` to return `Some`; fails the test naming `what`.
-pub fn wait_for<T>(c: &Cluster, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(
+    c: &Cluster,
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f() {
@@ -468,7 +484,8 @@ pub fn table_rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>>
     let mut starts = Vec::new();
     let hb = header.as_bytes();
     for i in 0..hb.len() {
-        let begins = hb[i] != b' ' && (i == 0 || (i >= 2 && hb[i - 1] == b' ' && hb[i - 2] == b' '));
+        let begins =
+            hb[i] != b' ' && (i == 0 || (i >= 2 && hb[i - 1] == b' ' && hb[i - 2] == b' '));
         if begins {
             starts.push(i);
         }
