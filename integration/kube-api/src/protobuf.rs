@@ -279,9 +279,11 @@ fn typed(api_version: &str, kind: &str, raw: &[u8]) -> Result<Value, ProtobufErr
                 }
             }
         }
-        _ => return Err(err(format!(
+        _ => {
+            return Err(err(format!(
             "{api_version} {kind} is not decoded from protobuf yet; send it as application/json"
-        ))),
+        )))
+        }
     }
     Ok(Value::Object(o))
 }
