@@ -6,7 +6,7 @@
 //! PodDisruptionBudgets are not consulted yet).
 
 use crate::query::{DeleteOptions, WriteOptions};
-use crate::registry::{check_body, Registry, Written};
+use crate::registry::{Registry, Written};
 use kube_lite_api::patch::{self, PatchType};
 use kube_lite_api::selector::LabelSelector;
 use kube_lite_api::{meta, resources, status, ApiError, Cause, ResourceInfo};
@@ -198,7 +198,6 @@ fn check_body_eviction(body: Value, name: &str) -> Result<Value, ApiError> {
             "name in URL does not match name in Eviction object",
         ));
     }
-    let _ = check_body;
     Ok(body)
 }
 

@@ -315,6 +315,21 @@ fn render_one(
     }
 }
 
+/// DeleteOptions from the query and an optional (possibly empty) body.
+fn delete_options(
+    headers: &HeaderMap,
+    q: &Query,
+    body: Option<&[u8]>,
+) -> Result<DeleteOptions, ApiError> {
+    let dbody = match body {
+        Some(b) if !b.iter().all(u8::is_ascii_whitespace) => {
+            Some(negotiate::decode_body(headers, b)?)
+        }
+        _ => None,
+    };
+    DeleteOptions::parse(q, dbody.as_ref())
+}
+
 fn patch_type(headers: &HeaderMap) -> Result<PatchType, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
@@ -390,13 +405,7 @@ async fn resource(
             Method::DELETE => {
                 verb_allowed(&p, "deletecollection")?;
                 let opts = ListOptions::parse(q)?;
-                let dbody = match body {
-                    Some(b) if !b.iter().all(u8::is_ascii_whitespace) => {
-                        Some(negotiate::decode_body(headers, b)?)
-                    }
-                    _ => None,
-                };
-                let d = DeleteOptions::parse(q, dbody.as_ref())?;
+                let d = delete_options(headers, q, body)?;
                 let (items, md) = reg.list(res, ns, &opts).await?;
                 let mut deleted = Vec::new();
                 for it in items {
@@ -450,13 +459,7 @@ async fn resource(
             }
             Method::DELETE => {
                 verb_allowed(&p, "delete")?;
-                let dbody = match body {
-                    Some(b) if !b.iter().all(u8::is_ascii_whitespace) => {
-                        Some(negotiate::decode_body(headers, b)?)
-                    }
-                    _ => None,
-                };
-                let d = DeleteOptions::parse(q, dbody.as_ref())?;
+                let d = delete_options(headers, q, body)?;
                 let (obj, _gone) = reg.delete(res, ns, name, &d).await?;
                 let out = Registry::delete_response(res, obj);
                 Ok(negotiate::object_response(
