@@ -413,7 +413,6 @@ fn svc(name: &str, spec: serde_json::Value) -> Service {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "open issue 10: a deleted Service's ClusterIP is not yet free for an immediate re-request (release after delete races the allocator); see the issue note"]
 async fn concurrent_cluster_ip_and_node_port_allocation() {
     let c = Cluster::shared();
     let client = c.client().await;
@@ -682,10 +681,12 @@ async fn concurrent_cluster_ip_and_node_port_allocation() {
     );
 
     // Deleting releases: the first 20 addresses and ports can be requested again.
-    for i in 0..20 {
-        api.delete(&format!("s{i}"), &DeleteParams::default())
+    // (`created` is in completion order, so delete by its names.)
+    for s in &created[..20] {
+        let n = s.name_any();
+        api.delete(&n, &DeleteParams::default())
             .await
-            .unwrap_or_else(|e| c.fail(&format!("delete s{i}: {e}")));
+            .unwrap_or_else(|e| c.fail(&format!("delete {n}: {e}")));
     }
     let np_names: Vec<String> = nodeports.iter().map(|s| s.name_any()).collect();
     for n in &np_names[..10] {
