@@ -16,7 +16,13 @@ pub fn defaults(group: &str, kind: &str, obj: &mut Value) {
         (RBAC, "RoleBinding" | "ClusterRoleBinding") => {
             each_mut(obj, "subjects", |sub| match s(sub, "kind") {
                 "User" | "Group" => set_default_str(sub, "apiGroup", RBAC),
-                "ServiceAccount" => set_default(sub, "apiGroup", json!("")),
+                // Go's `apiGroup,omitempty`: the "" default of a
+                // ServiceAccount subject is not serialized.
+                "ServiceAccount" if s(sub, "apiGroup").is_empty() => {
+                    if let Some(m) = sub.as_object_mut() {
+                        m.remove("apiGroup");
+                    }
+                }
                 _ => {}
             })
         }
