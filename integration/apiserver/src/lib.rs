@@ -13,6 +13,8 @@
 pub mod auth;
 pub mod bootstrap;
 pub mod config;
+#[cfg(test)]
+mod fuzz;
 pub mod http;
 pub mod pki;
 pub mod query;
