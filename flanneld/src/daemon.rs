@@ -23,6 +23,7 @@ use crate::config::{self, BackendConfig, NetworkConfig};
 use crate::flags::Flags;
 use crate::iface::{self, IfaceOpts, RouteHints};
 use crate::keeper;
+use crate::kube_subnet as kube;
 use crate::lease::{LeaseAttrs, VxlanLeaseData};
 use crate::netlink::{Netlink, VxlanSpec};
 use crate::reconcile;
@@ -103,6 +104,7 @@ async fn setup_backend(
     cfg: &NetworkConfig,
     ext: External,
     public_ip: std::net::Ipv4Addr,
+    stored_mac: Option<flannel_net::Mac>,
 ) -> anyhow::Result<(Backend, Option<TunQueues>)> {
     Ok((
         match &cfg.backend {
@@ -121,7 +123,7 @@ async fn setup_backend(
                     learning: vx.learning,
                     gbp: vx.gbp,
                     mtu,
-                    mac: None,
+                    mac: stored_mac,
                 };
                 let link = nl
                     .ensure_vxlan(&spec)
@@ -300,12 +302,46 @@ async fn forever(task: impl Future<Output = ()>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where leases come from: etcd (flanneld's own keys) or the Kubernetes API (Node objects).
+enum Source {
+    Etcd(Registry),
+    Kube(kube::KubeManager),
+}
+
+/// `--kube-subnet-mgr`: the API client, our node's name and the node cache.
+async fn kube_source(f: &Flags) -> anyhow::Result<kube::KubeManager> {
+    let opts = kube::KubeOptions {
+        api_url: f.kube_api_url.clone(),
+        kubeconfig: f.kubeconfig_file.clone(),
+        annotation_prefix: f.kube_annotation_prefix.clone(),
+        set_network_unavailable: f.set_node_network_unavailable,
+        continue_when_cache_not_ready: kube::env_options()?,
+    };
+    // Check the prefix before touching the network.
+    kube::annotations::Annotations::new(&opts.annotation_prefix)?;
+    let client = kube::client(&opts).await?;
+    let node = kube::node_name(&client).await?;
+    info!(node = %node, "kube subnet manager: this is node {node:?}");
+    kube::KubeManager::start(client, node, &opts).await
+}
+
+/// The network config of kube mode: `--net-config-path`, parsed as the etcd mode's.
+fn file_config(path: &std::path::Path) -> anyhow::Result<NetworkConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read net conf {}", path.display()))?;
+    config::parse(&text).with_context(|| format!("invalid network config in {}", path.display()))
+}
+
 pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<()> {
-    if f.kube_subnet_mgr {
-        bail!("--kube-subnet-mgr is not supported by this build yet; run flanneld against etcd (--etcd-endpoints)");
-    }
-    let mut registry = Registry::connect(&etcd_options(&f)).await?;
-    let cfg = network_config(&mut registry).await?;
+    let mut source = if f.kube_subnet_mgr {
+        Source::Kube(kube_source(&f).await?)
+    } else {
+        Source::Etcd(Registry::connect(&etcd_options(&f)).await?)
+    };
+    let cfg = match &mut source {
+        Source::Etcd(registry) => network_config(registry).await?,
+        Source::Kube(_) => file_config(&f.net_config_path)?,
+    };
     if cfg.backend_defaulted {
         warn!("network config has no Backend; using upstream's default (udp). vxlan is recommended: add \"Backend\":{{\"Type\":\"vxlan\"}}");
     }
@@ -316,14 +352,33 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
 
     let nl = Netlink::connect()?;
     let (ext, iface_addr) = external(&nl, &f).await?;
-    let public_ip = f.public_ip.unwrap_or(iface_addr);
-    let (backend, tun_queues) = setup_backend(&nl, &cfg, ext, public_ip).await?;
+    // In kube mode the node's `node-public-ip` annotation is the user's --public-ip, and the
+    // VTEP MAC of our `backend-data` annotation survives a re-created device.
+    let (annotated_ip, stored_mac) = match &source {
+        Source::Kube(k) => (
+            k.node_public_ip().await?,
+            k.stored_vtep_mac().await.and_then(|m| flannel_net::parse_mac(&m)),
+        ),
+        Source::Etcd(_) => (None, None),
+    };
+    if let Some(ip) = annotated_ip {
+        info!(%ip, "public IP from the node-public-ip annotation");
+    }
+    let public_ip = annotated_ip.or(f.public_ip).unwrap_or(iface_addr);
+    let (backend, tun_queues) = setup_backend(&nl, &cfg, ext, public_ip, stored_mac).await?;
     let attrs = lease_attrs(&backend, &cfg, public_ip);
 
     let previous = std::fs::read_to_string(&f.subnet_file)
         .ok()
         .and_then(|t| subnet_env::previous_subnet(&t));
-    let own = keeper::acquire(&mut registry, &cfg, &attrs, previous).await?;
+    let own = match &mut source {
+        Source::Etcd(registry) => keeper::acquire(registry, &cfg, &attrs, previous).await?,
+        Source::Kube(k) => {
+            let subnet = k.own_subnet(cfg.network).await?;
+            k.publish(&attrs).await?;
+            kube::KubeManager::own_lease(subnet, attrs.clone())
+        }
+    };
     let subnet = own.subnet;
     info!(%subnet, %public_ip, "lease acquired");
 
@@ -367,26 +422,6 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
             .map_err(|e| anyhow::anyhow!("{e}"))
     });
     tasks.spawn(
-        "lease watch",
-        forever(
-            Watcher {
-                registry: registry.clone(),
-                shared: shared.clone(),
-                own_tx,
-                expiry_tx,
-            }
-            .run(),
-        ),
-    );
-    tasks.spawn(
-        "lease expiry lookup",
-        forever(watch::expiry_task(
-            registry.clone(),
-            shared.clone(),
-            expiry_rx,
-        )),
-    );
-    tasks.spawn(
         "reconcile",
         forever(reconcile::run(
             Netlink::connect()?,
@@ -405,9 +440,39 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
             server::serve_health(addr, shared.clone()),
         );
     }
-    let margin = Duration::from_secs(u64::from(f.subnet_lease_renew_margin) * 60);
-    let keeper = keeper::run(registry, shared.clone(), margin, own_rx);
-    tasks.spawn("lease keeper", async move { Err(keeper.await) });
+    match source {
+        Source::Etcd(registry) => {
+            tasks.spawn(
+                "lease watch",
+                forever(
+                    Watcher {
+                        registry: registry.clone(),
+                        shared: shared.clone(),
+                        own_tx,
+                        expiry_tx,
+                    }
+                    .run(),
+                ),
+            );
+            tasks.spawn(
+                "lease expiry lookup",
+                forever(watch::expiry_task(
+                    registry.clone(),
+                    shared.clone(),
+                    expiry_rx,
+                )),
+            );
+            let margin = Duration::from_secs(u64::from(f.subnet_lease_renew_margin) * 60);
+            let keeper = keeper::run(registry, shared.clone(), margin, own_rx);
+            tasks.spawn("lease keeper", async move { Err(keeper.await) });
+        }
+        Source::Kube(k) => {
+            // Nothing renews or revokes a Node's podCIDR: no keeper, no expiry lookups.
+            drop((own_rx, expiry_rx));
+            k.complete().await?;
+            tasks.spawn("node watch", forever(k.run_peers(shared.clone(), attrs)));
+        }
+    }
 
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

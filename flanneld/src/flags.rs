@@ -98,7 +98,7 @@ pub struct Flags {
     /// Do not use --random-fully in the masquerade rules.
     #[arg(long, env = "FLANNELD_IP_MASQ_FULLY_RANDOM_DISABLE", num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub ip_masq_fully_random_disable: bool,
-    /// Use the Kubernetes API instead of etcd (not supported by this build yet).
+    /// Use the Kubernetes API (the node's podCIDR and annotations) instead of etcd.
     #[arg(long, env = "FLANNELD_KUBE_SUBNET_MGR", num_args = 0..=1, require_equals = true, default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub kube_subnet_mgr: bool,
     /// Kubernetes API server URL (kube subnet manager only).
@@ -114,6 +114,9 @@ pub struct Flags {
         default_value = "flannel.alpha.coreos.com"
     )]
     pub kube_annotation_prefix: String,
+    /// Set the node condition NetworkUnavailable=False once flannel runs (kube subnet manager only).
+    #[arg(long, env = "FLANNELD_SET_NODE_NETWORK_UNAVAILABLE", num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub set_node_network_unavailable: bool,
     /// Network config file (kube subnet manager only).
     #[arg(
         long,

@@ -141,7 +141,8 @@ pub struct Lease {
     pub subnet: Ipv4Net,
     pub ipv6_subnet: Option<Ipv6Net>,
     pub attrs: LeaseAttrs,
-    /// etcd lease ID the key is attached to; 0 = no TTL (an operator's reservation).
+    /// etcd lease ID the key is attached to; 0 = no TTL (an operator's reservation);
+    /// [`NO_ETCD_LEASE`] in kube mode.
     pub etcd_lease: i64,
     /// When it expires, when known.
     pub expires: Option<SystemTime>,
@@ -168,9 +169,18 @@ impl Lease {
     }
 }
 
+/// `Lease::etcd_lease` of a lease that is a Node object (kube mode): no etcd key, no TTL.
+pub const NO_ETCD_LEASE: i64 = -1;
+
 impl Lease {
+    /// An operator's reservation: an etcd key without a TTL.
     pub fn is_reservation(&self) -> bool {
         self.etcd_lease == 0
+    }
+
+    /// Whether an etcd lease (a TTL) holds the key, whose expiry can be looked up.
+    pub fn has_etcd_ttl(&self) -> bool {
+        self.etcd_lease > 0
     }
 }
 

@@ -10,6 +10,7 @@ pub mod flags;
 pub mod iface;
 pub mod keeper;
 pub mod kernel;
+pub mod kube_subnet;
 pub mod lease;
 pub mod netlink;
 pub mod reconcile;

@@ -48,7 +48,7 @@ pub struct Watcher {
 impl Watcher {
     fn note_lease_ids<'a>(&self, leases: impl IntoIterator<Item = &'a Lease>) {
         for l in leases {
-            if l.etcd_lease != 0 && l.expires.is_none() {
+            if l.has_etcd_ttl() && l.expires.is_none() {
                 let _ = self.expiry_tx.send(l.etcd_lease);
             }
         }
