@@ -1,5 +1,5 @@
 //! `kube-lite`: the control plane in one binary with subcommands (as
-//! hyperkube and k3s): `apiserver`, `certs`.
+//! hyperkube and k3s): `apiserver`, `controller-manager`, `certs`.
 
 mod certs;
 
@@ -20,6 +20,8 @@ struct Cli {
 enum Cmd {
     /// The API server on etcd (kube-apiserver's flags).
     Apiserver(Box<kube_lite_apiserver::config::ApiServerArgs>),
+    /// Controllers (kube-controller-manager's flags): the node IPAM controller.
+    ControllerManager(kube_lite_controller_manager::config::ControllerManagerArgs),
     /// A cluster CA, serving/client certificates, service-account keys,
     /// a token file and an admin kubeconfig.
     Certs(certs::CertsArgs),
@@ -40,6 +42,11 @@ fn main() {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(kube_lite_apiserver::server::run(*a))),
+        Cmd::ControllerManager(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(kube_lite_controller_manager::run(a))),
         Cmd::Certs(a) => certs::run(&a),
     };
     if let Err(e) = r {
