@@ -85,7 +85,10 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
             .await
             .unwrap_or_else(|e| c.fail(&format!("create before-{i}: {e}")));
     }
-    let before = versions(&api.list(&ListParams::default()).await.unwrap_or_default().items);
+    let before = versions(&api.list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
+            .items);
     check_eq!(c, before.len(), 5, "ConfigMaps before the outage");
 
     // The runtime watcher feeding a reflector, its events logged.

@@ -113,7 +113,10 @@ async fn watcher_relists_after_compaction() {
     check_eq!(
         c,
         versions(reader.state().iter().map(|a| a.as_ref())),
-        versions(&api.list(&ListParams::default()).await.unwrap_or_default().items),
+        versions(&api.list(&ListParams::default())
+            .await
+            .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
+            .items),
         "the reflector's store before the outage"
     );
     let inits_before = logged(&log).iter().filter(|l| *l == "init").count();
