@@ -60,18 +60,27 @@ fn malformed_bodies_are_bad_requests() {
     let path = cm_path();
     let s = refused(
         &c,
-        &Req::new("POST", &path).json(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x""#),
+        &Req::new("POST", &path)
+            .json(br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x""#),
         400,
         "BadRequest",
     );
-    check!(c, message(&s).to_lowercase().contains("json"), "malformed JSON: message {s}");
+    check!(
+        c,
+        message(&s).to_lowercase().contains("json"),
+        "malformed JSON: message {s}"
+    );
     let s = refused(
         &c,
         &Req::new("POST", &path).json(b"{\"apiVersion\": \"v1\", \"kind\": 7,}"),
         400,
         "BadRequest",
     );
-    check!(c, !message(&s).is_empty(), "JSON with a trailing comma: message {s}");
+    check!(
+        c,
+        !message(&s).is_empty(),
+        "JSON with a trailing comma: message {s}"
+    );
     let s = refused(
         &c,
         &Req::new("POST", &path).body(
@@ -81,9 +90,18 @@ fn malformed_bodies_are_bad_requests() {
         400,
         "BadRequest",
     );
-    check!(c, message(&s).to_lowercase().contains("yaml"), "malformed YAML: message {s}");
+    check!(
+        c,
+        message(&s).to_lowercase().contains("yaml"),
+        "malformed YAML: message {s}"
+    );
     // A JSON body that is not an object.
-    refused(&c, &Req::new("POST", &path).json(b"[1, 2]"), 400, "BadRequest");
+    refused(
+        &c,
+        &Req::new("POST", &path).json(b"[1, 2]"),
+        400,
+        "BadRequest",
+    );
     refused(&c, &Req::new("POST", &path).json(b"   "), 400, "BadRequest");
 }
 
@@ -106,7 +124,11 @@ fn kind_or_api_version_not_matching_the_url_is_a_bad_request() {
         400,
         "BadRequest",
     );
-    check!(c, message(&s).contains("apps/v1"), "wrong apiVersion: message {s}");
+    check!(
+        c,
+        message(&s).contains("apps/v1"),
+        "wrong apiVersion: message {s}"
+    );
     // On update too.
     let upd = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "k3"}});
     refused(
@@ -138,7 +160,11 @@ fn invalid(c: &Cluster, path: &str, obj: &Value, fields: &[&str]) {
     );
     let got = cause_fields(&s);
     for f in fields {
-        check!(c, got.iter().any(|g| g == f), "422 causes do not name {f}: {s}");
+        check!(
+            c,
+            got.iter().any(|g| g == f),
+            "422 causes do not name {f}: {s}"
+        );
     }
     check!(
         c,
@@ -165,7 +191,12 @@ fn invalid_fields_are_422_naming_each_field() {
     let deps = format!("/apis/apps/v1/namespaces/{NS}/deployments");
     invalid(&c, &deps, &deploy("d", -1), &["spec.replicas"]);
     // Several problems at once: each one named.
-    invalid(&c, &deps, &deploy("Foo_Bar", -3), &["metadata.name", "spec.replicas"]);
+    invalid(
+        &c,
+        &deps,
+        &deploy("Foo_Bar", -3),
+        &["metadata.name", "spec.replicas"],
+    );
 }
 
 #[test]
@@ -174,8 +205,16 @@ fn stale_resource_version_on_update_is_a_conflict() {
     let path = cm_path();
     let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "rv"},
         "data": {"k": "1"}});
-    let r = raw::send(&c, &Req::new("POST", &path).json(obj.to_string().as_bytes()));
-    check!(c, r.code == 201 || r.code == 409, "create rv: {}", r.describe());
+    let r = raw::send(
+        &c,
+        &Req::new("POST", &path).json(obj.to_string().as_bytes()),
+    );
+    check!(
+        c,
+        r.code == 201 || r.code == 409,
+        "create rv: {}",
+        r.describe()
+    );
     let cur = raw::get(&c, &format!("{path}/rv")).json();
     let rv: i64 = cur["metadata"]["resourceVersion"]
         .as_str()
@@ -190,15 +229,32 @@ fn stale_resource_version_on_update_is_a_conflict() {
         409,
         "Conflict",
     );
-    check!(c, message(&s).contains("has been modified"), "409 message: {s}");
+    check!(
+        c,
+        message(&s).contains("has been modified"),
+        "409 message: {s}"
+    );
     // A resourceVersion that is not a number at all is refused too (without a write).
     let mut junk = cur.clone();
     junk["metadata"]["resourceVersion"] = json!("abc");
     junk["data"] = json!({"k": "3"});
     let before = c.etcd_snapshot();
-    let r = raw::send(&c, &Req::new("PUT", &format!("{path}/rv")).json(junk.to_string().as_bytes()));
-    check!(c, r.code >= 400 && r.code < 500, "PUT with resourceVersion abc: {}", r.describe());
-    check_eq!(c, c.etcd_snapshot(), before, "etcd after PUT with resourceVersion abc");
+    let r = raw::send(
+        &c,
+        &Req::new("PUT", &format!("{path}/rv")).json(junk.to_string().as_bytes()),
+    );
+    check!(
+        c,
+        r.code >= 400 && r.code < 500,
+        "PUT with resourceVersion abc: {}",
+        r.describe()
+    );
+    check_eq!(
+        c,
+        c.etcd_snapshot(),
+        before,
+        "etcd after PUT with resourceVersion abc"
+    );
 }
 
 #[test]
@@ -340,7 +396,14 @@ fn bad_bearer_tokens_are_401() {
     let expired = format!("Bearer {}", jwt(&c, &sa_key, now - 3600));
     let other_key = c.lab.dir().join("other-sa.key");
     let gen = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
         .arg(&other_key)
         .output()
         .unwrap_or_else(|e| c.fail(&format!("openssl genrsa: {e}")));
@@ -382,7 +445,8 @@ fn unknown_fields_strict_refuses_warn_warns() {
     let m = message(&s);
     check!(
         c,
-        m.contains("unknown field \"bogusTop\"") && m.contains("unknown field \"metadata.bogusMeta\""),
+        m.contains("unknown field \"bogusTop\"")
+            && m.contains("unknown field \"metadata.bogusMeta\""),
         "Strict must name each unknown field: {s}"
     );
     let warn = format!("{}?fieldValidation=Warn", cm_path());
@@ -391,7 +455,8 @@ fn unknown_fields_strict_refuses_warn_warns() {
     let w = r.header("warning").join("\n").replace("\\\"", "\"");
     check!(
         c,
-        w.contains("unknown field \"bogusTop\"") && w.contains("unknown field \"metadata.bogusMeta\""),
+        w.contains("unknown field \"bogusTop\"")
+            && w.contains("unknown field \"metadata.bogusMeta\""),
         "Warn must name each unknown field in Warning headers: {}",
         r.describe()
     );
@@ -406,5 +471,10 @@ fn unknown_fields_strict_refuses_warn_warns() {
     );
     // A bad fieldValidation value is refused.
     let bad = format!("{}?fieldValidation=Loose", cm_path());
-    refused(&c, &Req::new("POST", &bad).json(body.as_bytes()), 400, "BadRequest");
+    refused(
+        &c,
+        &Req::new("POST", &bad).json(body.as_bytes()),
+        400,
+        "BadRequest",
+    );
 }

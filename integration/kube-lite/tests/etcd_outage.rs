@@ -85,10 +85,12 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
             .await
             .unwrap_or_else(|e| c.fail(&format!("create before-{i}: {e}")));
     }
-    let before = versions(&api.list(&ListParams::default())
+    let before = versions(
+        &api.list(&ListParams::default())
             .await
             .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
-            .items);
+            .items,
+    );
     check_eq!(c, before.len(), 5, "ConfigMaps before the outage");
 
     // The runtime watcher feeding a reflector, its events logged.
@@ -133,7 +135,10 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
     let (end_tx, mut end_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let wapi = api.clone();
     let watch_task = tokio::spawn(async move {
-        let s = match wapi.watch(&WatchParams::default().timeout(290), &list_rv).await {
+        let s = match wapi
+            .watch(&WatchParams::default().timeout(290), &list_rv)
+            .await
+        {
             Ok(s) => s,
             Err(e) => {
                 let _ = end_tx.send(format!("could not start: {e}"));
@@ -159,7 +164,10 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
             }
         }
     });
-    let errors_before = logged(&log).iter().filter(|l| l.starts_with("error")).count();
+    let errors_before = logged(&log)
+        .iter()
+        .filter(|l| l.starts_with("error"))
+        .count();
 
     // ----- etcd down -----
     tokio::task::block_in_place(|| c.lab.stop_etcd())
@@ -168,7 +176,9 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
     match tokio::time::timeout(PROMPT, end_rx.recv()).await {
         Ok(Some(how)) => eprintln!("the open watch ended after {:?}: {how}", t0.elapsed()),
         Ok(None) => c.fail("the watch task ended without a word"),
-        Err(_) => c.fail(&format!("an open watch did not end within {PROMPT:?} of etcd stopping")),
+        Err(_) => c.fail(&format!(
+            "an open watch did not end within {PROMPT:?} of etcd stopping"
+        )),
     }
     watch_task.abort();
 
@@ -176,7 +186,8 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
     let body = serde_json::to_vec(&cm("during")).unwrap_or_default();
     let update = {
         let mut o = serde_json::to_value(cm("before-0")).unwrap_or_default();
-        o["metadata"]["resourceVersion"] = json!(before.get("before-0").cloned().unwrap_or_default());
+        o["metadata"]["resourceVersion"] =
+            json!(before.get("before-0").cloned().unwrap_or_default());
         o["data"] = json!({"k": "changed"});
         serde_json::to_vec(&o).unwrap_or_default()
     };
@@ -244,11 +255,17 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
                 eprintln!("create after etcd restart: {e}");
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
-            Err(e) => c.fail(&format!("writes did not recover within 30 s of etcd restarting: {e}")),
+            Err(e) => c.fail(&format!(
+                "writes did not recover within 30 s of etcd restarting: {e}"
+            )),
         }
     };
     eprintln!("writes recovered {:?} after etcd restarted", t1.elapsed());
-    check!(c, after.resource_version().is_some(), "created object without resourceVersion");
+    check!(
+        c,
+        after.resource_version().is_some(),
+        "created object without resourceVersion"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = tokio::task::block_in_place(|| raw::get(&c, "/readyz"));
@@ -275,8 +292,16 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
             "{name} (written before the outage) after it"
         );
     }
-    check!(c, truth.contains_key("after"), "the write after the outage: {truth:?}");
-    check!(c, !truth.contains_key("during"), "a refused write was stored: {truth:?}");
+    check!(
+        c,
+        truth.contains_key("after"),
+        "the write after the outage: {truth:?}"
+    );
+    check!(
+        c,
+        !truth.contains_key("during"),
+        "a refused write was stored: {truth:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let have = versions(reader.state().iter().map(|a| a.as_ref()));
@@ -292,4 +317,112 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     task.abort();
+}
+
+/// Resumes a SIGSTOPped process when dropped (also when the test fails).
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on a pid of this test's own lab.
+        unsafe {
+            libc::kill(self.0, libc::SIGCONT);
+        }
+    }
+}
+
+/// etcd hung (SIGSTOP: its connections stay open, nothing answers): requests must end with a
+/// 503/504 Status by the server's etcd call timeout (8 s; the gRPC keep-alive, 5 s + 3 s, gives
+/// up at about the same time and makes it a 503), not hang; `/livez` answers at once; `/readyz`
+/// fails. After SIGCONT everything works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hung_etcd_answers_within_the_call_timeout() {
+    let mut c = tokio::task::block_in_place(|| {
+        Cluster::start(ApiServerOptions {
+            compaction_interval: "0".into(),
+            ..ApiServerOptions::default()
+        })
+    })
+    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let client = c.client().await;
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "hung"}}))
+        .expect("a valid Namespace literal");
+    if let Err(e) = nss.create(&PostParams::default(), &ns).await {
+        c.fail(&format!("creating namespace hung: {e}"));
+    }
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "hung");
+    let x = api
+        .create(&PostParams::default(), &cm("x"))
+        .await
+        .unwrap_or_else(|e| c.fail(&format!("create x: {e}")));
+    let pid = c
+        .lab
+        .etcd_pid()
+        .unwrap_or_else(|| c.fail("etcd is not running"));
+    let pid = i32::try_from(pid).unwrap_or_else(|_| c.fail("etcd pid out of range"));
+    // SAFETY: kill(2) on the pid of this test's own etcd.
+    check!(
+        c,
+        unsafe { libc::kill(pid, libc::SIGSTOP) } == 0,
+        "SIGSTOP etcd: {}",
+        std::io::Error::last_os_error()
+    );
+    let resume = Resume(pid);
+
+    let path = "/api/v1/namespaces/hung/configmaps";
+    let one = format!("{path}/x");
+    let body = serde_json::to_vec(&cm("during")).unwrap_or_default();
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|s| {
+            let c = &c;
+            let get = s.spawn(|| raw::send(c, &raw::Req::new("GET", &one)));
+            let list = s.spawn(|| raw::send(c, &raw::Req::new("GET", path)));
+            let post = s.spawn(|| raw::send(c, &raw::Req::new("POST", path).json(&body)));
+            let ready = s.spawn(|| raw::get(c, "/readyz"));
+            let live = raw::get(c, "/livez");
+            check!(
+                c,
+                live.code == 200 && live.elapsed < Duration::from_secs(2),
+                "/livez with etcd hung:\n{}",
+                live.describe()
+            );
+            for h in [get, list, post] {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| c.fail("a request thread panicked"));
+                check_unavailable(c, &r);
+            }
+            let r = ready
+                .join()
+                .unwrap_or_else(|_| c.fail("the readyz thread panicked"));
+            check!(
+                c,
+                r.curl_exit == 0 && r.code != 200 && r.elapsed < PROMPT,
+                "/readyz with etcd hung:\n{}",
+                r.describe()
+            );
+        })
+    });
+    drop(resume);
+    let t1 = Instant::now();
+    let got = loop {
+        match api.get("x").await {
+            Ok(o) => break o,
+            Err(e) if t1.elapsed() < Duration::from_secs(20) => {
+                eprintln!("get after SIGCONT: {e}");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            Err(e) => c.fail(&format!("reads did not recover after SIGCONT: {e}")),
+        }
+    };
+    check_eq!(
+        c,
+        got.resource_version(),
+        x.resource_version(),
+        "x after etcd resumed"
+    );
+    if let Err(e) = api.create(&PostParams::default(), &cm("after")).await {
+        c.fail(&format!("a write after etcd resumed: {e}"));
+    }
 }

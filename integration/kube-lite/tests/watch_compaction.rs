@@ -73,7 +73,11 @@ async fn watcher_relists_after_compaction() {
             .await
             .unwrap_or_else(|e| c.fail(&format!("create {name}: {e}")));
         if i == 0 {
-            first_rv = o.resource_version().unwrap_or_default().parse().unwrap_or(0);
+            first_rv = o
+                .resource_version()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or(0);
         }
     }
     check!(c, first_rv > 0, "resourceVersion of the first ConfigMap");
@@ -113,10 +117,12 @@ async fn watcher_relists_after_compaction() {
     check_eq!(
         c,
         versions(reader.state().iter().map(|a| a.as_ref())),
-        versions(&api.list(&ListParams::default())
-            .await
-            .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
-            .items),
+        versions(
+            &api.list(&ListParams::default())
+                .await
+                .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
+                .items
+        ),
         "the reflector's store before the outage"
     );
     let inits_before = logged(&log).iter().filter(|l| *l == "init").count();
