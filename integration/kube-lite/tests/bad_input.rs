@@ -137,6 +137,82 @@ fn kind_or_api_version_not_matching_the_url_is_a_bad_request() {
         400,
         "BadRequest",
     );
+    // A name or namespace that differs from the URL's.
+    let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "k5"}});
+    refused(
+        &c,
+        &Req::new("PUT", &format!("{path}/k4")).json(other.to_string().as_bytes()),
+        400,
+        "BadRequest",
+    );
+    let elsewhere = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "k6", "namespace": "default"}});
+    refused(
+        &c,
+        &Req::new("POST", &path).json(elsewhere.to_string().as_bytes()),
+        400,
+        "BadRequest",
+    );
+}
+
+#[test]
+fn unsupported_media_type_and_bad_patches() {
+    let (_g, c) = setup();
+    let path = cm_path();
+    let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pt"},
+        "data": {"k": "1"}});
+    let r = raw::send(
+        &c,
+        &Req::new("POST", &path).json(obj.to_string().as_bytes()),
+    );
+    check!(
+        c,
+        r.code == 201 || r.code == 409,
+        "create pt: {}",
+        r.describe()
+    );
+    refused(
+        &c,
+        &Req::new("POST", &path).body("application/xml", b"<ConfigMap/>"),
+        415,
+        "UnsupportedMediaType",
+    );
+    let one = format!("{path}/pt");
+    refused(
+        &c,
+        &Req::new("PATCH", &one).body("application/merge-patch+json", b"{\"data\": "),
+        400,
+        "BadRequest",
+    );
+    // A JSON patch whose test fails, or that names a path that is not there.
+    refused(
+        &c,
+        &Req::new("PATCH", &one).body(
+            "application/json-patch+json",
+            br#"[{"op": "test", "path": "/data/k", "value": "nope"}]"#,
+        ),
+        422,
+        "Invalid",
+    );
+    refused(
+        &c,
+        &Req::new("PATCH", &one).body(
+            "application/json-patch+json",
+            br#"[{"op": "replace", "path": "/nothing/here", "value": 1}]"#,
+        ),
+        422,
+        "Invalid",
+    );
+    // A patch that makes the object invalid.
+    refused(
+        &c,
+        &Req::new("PATCH", &one).body(
+            "application/merge-patch+json",
+            br#"{"metadata": {"labels": {"bad key!": "v"}}}"#,
+        ),
+        422,
+        "Invalid",
+    );
 }
 
 /// The `field`s of `details.causes`.

@@ -233,4 +233,10 @@ async fn watcher_relists_after_compaction() {
             && status["code"] == 410,
         "the Status of a watch from a compacted revision: {status}"
     );
+    // An exact list at a compacted revision is 410 Expired too.
+    let path = format!(
+        "/api/v1/namespaces/{NS}/configmaps?resourceVersion={first_rv}&resourceVersionMatch=Exact"
+    );
+    let r = tokio::task::block_in_place(|| raw::get(&c, &path));
+    raw::expect_status(&c, &r, 410, "Expired");
 }
