@@ -85,7 +85,7 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
             .await
             .unwrap_or_else(|e| c.fail(&format!("create before-{i}: {e}")));
     }
-    let before = versions(
+    let mut before = versions(
         &api.list(&ListParams::default())
             .await
             .unwrap_or_else(|e| c.fail(&format!("list: {e}")))
@@ -160,10 +160,39 @@ async fn etcd_outage_fails_cleanly_and_recovers() {
                     let _ = end_tx.send(format!("ERROR event {}", e.code));
                     return;
                 }
+                Some(Ok(WatchEvent::Added(o))) => {
+                    let _ = end_tx.send(format!("added {}", o.name_any()));
+                }
                 Some(Ok(_)) => {}
             }
         }
     });
+    // Both watches are established (they deliver a new object) before etcd goes away.
+    let probe = api
+        .create(&PostParams::default(), &cm("probe"))
+        .await
+        .unwrap_or_else(|e| c.fail(&format!("create probe: {e}")));
+    match tokio::time::timeout(Duration::from_secs(10), end_rx.recv()).await {
+        Ok(Some(m)) if m == "added probe" => {}
+        other => c.fail(&format!("the plain watch did not deliver probe: {other:?}")),
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reader
+        .get(&kube::runtime::reflector::ObjectRef::new("probe").within(NS))
+        .is_none()
+    {
+        if Instant::now() > deadline {
+            c.fail(&format!(
+                "the runtime watcher did not deliver probe: {:?}",
+                logged(&log)
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    before.insert(
+        "probe".to_string(),
+        probe.resource_version().unwrap_or_default(),
+    );
     let errors_before = logged(&log)
         .iter()
         .filter(|l| l.starts_with("error"))

@@ -185,6 +185,7 @@ async fn watcher_relists_after_compaction() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let events = logged(&log);
+    eprintln!("watcher log: {events:?}");
     check!(
         c,
         events.iter().any(|l| l == "error 410 Expired"),
@@ -210,6 +211,11 @@ async fn watcher_relists_after_compaction() {
         r.curl_exit == 0 && r.elapsed < Duration::from_secs(5),
         "a watch from compacted revision {first_rv} (compacted at {compacted}) did not end promptly:\n{}",
         r.describe()
+    );
+    eprintln!(
+        "a watch from compacted revision {first_rv}: HTTP {}, {} bytes",
+        r.code,
+        r.body.len()
     );
     let status = match r.code {
         // Upstream (watch cache): 200 and one ERROR event carrying the Status.
