@@ -545,6 +545,37 @@ fn unknown_fields_strict_refuses_warn_warns() {
         "unknown fields must be dropped, not stored: {}",
         stored.0
     );
+    // Strict on an update and on a merge patch too, naming the field; nothing written.
+    let mut upd = stored.0.clone();
+    upd["metadata"]["resourceVersion"] = json!(stored.1.to_string());
+    upd["data"] = json!({"k": "changed"});
+    upd["spec"] = json!({"x": 1});
+    let s = refused(
+        &c,
+        &Req::new("PUT", &format!("{}/uf?fieldValidation=Strict", cm_path()))
+            .json(upd.to_string().as_bytes()),
+        400,
+        "BadRequest",
+    );
+    check!(
+        c,
+        message(&s).contains("unknown field \"spec\""),
+        "Strict update: {s}"
+    );
+    let s = refused(
+        &c,
+        &Req::new("PATCH", &format!("{}/uf?fieldValidation=Strict", cm_path())).body(
+            "application/merge-patch+json",
+            br#"{"data": {"k": "p"}, "bogusPatch": 1}"#,
+        ),
+        400,
+        "BadRequest",
+    );
+    check!(
+        c,
+        message(&s).contains("unknown field \"bogusPatch\""),
+        "Strict patch: {s}"
+    );
     // A bad fieldValidation value is refused.
     let bad = format!("{}?fieldValidation=Loose", cm_path());
     refused(
