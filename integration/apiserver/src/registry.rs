@@ -386,6 +386,15 @@ impl Registry {
     ) -> Result<Written, ApiError> {
         let new = check_body(res, ns, Some(name), body)?;
         let precondition = rv_of(&new);
+        // A resourceVersion that is not a number is no precondition to drop: refuse it (upstream
+        // fails the update on the versioner's parse error too).
+        if let (None, Some(bad)) = (precondition, meta::resource_version(&new)) {
+            if !bad.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.resourceVersion {bad:?} is invalid: not a number"
+                )));
+            }
+        }
         self.guaranteed_update(res, ns, name, sub, w, precondition, |_old| Ok(new.clone()))
             .await
     }
