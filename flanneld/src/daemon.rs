@@ -357,7 +357,9 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     let (annotated_ip, stored_mac) = match &source {
         Source::Kube(k) => (
             k.node_public_ip().await?,
-            k.stored_vtep_mac().await.and_then(|m| flannel_net::parse_mac(&m)),
+            k.stored_vtep_mac()
+                .await
+                .and_then(|m| flannel_net::parse_mac(&m)),
         ),
         Source::Etcd(_) => (None, None),
     };

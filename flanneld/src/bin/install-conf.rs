@@ -13,7 +13,10 @@ use std::process::ExitCode;
 /// The temporary file next to `dest`: `.<name>.tmp`, as upstream names it.
 fn temp_path(dest: &Path) -> io::Result<PathBuf> {
     let name = dest.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the destination has no file name")
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "the destination has no file name",
+        )
     })?;
     let dir = dest
         .parent()

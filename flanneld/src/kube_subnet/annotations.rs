@@ -87,8 +87,14 @@ mod tests {
     #[test]
     fn prefixes_as_upstream_accepts_and_names_them() {
         let ok = [
-            ("flannel.alpha.coreos.com", "flannel.alpha.coreos.com/backend-type"),
-            ("flannel.alpha.coreos.com/", "flannel.alpha.coreos.com/backend-type"),
+            (
+                "flannel.alpha.coreos.com",
+                "flannel.alpha.coreos.com/backend-type",
+            ),
+            (
+                "flannel.alpha.coreos.com/",
+                "flannel.alpha.coreos.com/backend-type",
+            ),
             ("org.com/9", "org.com/9-backend-type"),
             ("org.com/9-", "org.com/9-backend-type"),
             ("org.com/my_prefix", "org.com/my_prefix-backend-type"),
@@ -99,17 +105,37 @@ mod tests {
             assert_eq!(a.backend_type, key, "{prefix}");
         }
         let a = Annotations::new(DEFAULT_PREFIX).expect("the default prefix");
-        assert_eq!(a.subnet_kube_managed, "flannel.alpha.coreos.com/kube-subnet-manager");
-        assert_eq!(a.public_ip_overwrite, "flannel.alpha.coreos.com/public-ip-overwrite");
+        assert_eq!(
+            a.subnet_kube_managed,
+            "flannel.alpha.coreos.com/kube-subnet-manager"
+        );
+        assert_eq!(
+            a.public_ip_overwrite,
+            "flannel.alpha.coreos.com/public-ip-overwrite"
+        );
         assert_eq!(a.node_public_ip, "flannel.alpha.coreos.com/node-public-ip");
-        assert_eq!(a.backend_v6_data, "flannel.alpha.coreos.com/backend-v6-data");
+        assert_eq!(
+            a.backend_v6_data,
+            "flannel.alpha.coreos.com/backend-v6-data"
+        );
     }
 
     #[test]
     fn bad_prefixes_are_refused_naming_the_flag() {
-        for bad in ["org.com/a/b", "Org.com", "org", "org.com/A", "/x", "org..com", "org.com/x y"] {
+        for bad in [
+            "org.com/a/b",
+            "Org.com",
+            "org",
+            "org.com/A",
+            "/x",
+            "org..com",
+            "org.com/x y",
+        ] {
             let e = Annotations::new(bad).expect_err(bad);
-            assert!(e.to_string().contains("--kube-annotation-prefix"), "{bad}: {e}");
+            assert!(
+                e.to_string().contains("--kube-annotation-prefix"),
+                "{bad}: {e}"
+            );
         }
     }
 }

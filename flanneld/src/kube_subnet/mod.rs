@@ -125,7 +125,11 @@ pub struct KubeManager {
 impl KubeManager {
     /// Starts the node reflector (a task that runs for the daemon's life) and waits for its
     /// first list.
-    pub async fn start(client: Client, node_name: String, o: &KubeOptions) -> anyhow::Result<KubeManager> {
+    pub async fn start(
+        client: Client,
+        node_name: String,
+        o: &KubeOptions,
+    ) -> anyhow::Result<KubeManager> {
         let ann = Annotations::new(&o.annotation_prefix)?;
         let nodes: Api<Node> = Api::all(client);
         let (store, writer) = reflector::store();
@@ -209,7 +213,11 @@ impl KubeManager {
         loop {
             match self
                 .nodes
-                .patch_status(&self.node_name, &PatchParams::default(), &Patch::Strategic(&body))
+                .patch_status(
+                    &self.node_name,
+                    &PatchParams::default(),
+                    &Patch::Strategic(&body),
+                )
                 .await
             {
                 Ok(_) => return Ok(()),
@@ -218,7 +226,10 @@ impl KubeManager {
                 }
                 Err(e) => {
                     return Err(anyhow::anyhow!(e)).with_context(|| {
-                        format!("timeout contacting kube-api, failed to patch node {:?} ({what})", self.node_name)
+                        format!(
+                            "timeout contacting kube-api, failed to patch node {:?} ({what})",
+                            self.node_name
+                        )
                     })
                 }
             }
@@ -234,7 +245,8 @@ impl KubeManager {
             return Ok(());
         }
         info!(node = %self.node_name, keys = ?changes.keys().collect::<Vec<_>>(), "annotating our node");
-        self.patch_status("annotations", node::annotation_patch(&changes)).await
+        self.patch_status("annotations", node::annotation_patch(&changes))
+            .await
     }
 
     /// After the lease: `NetworkUnavailable=False`, unless disabled.
@@ -243,13 +255,19 @@ impl KubeManager {
             return Ok(());
         }
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
-        self.patch_status("NetworkUnavailable condition", node::network_available_patch(&now))
-            .await
+        self.patch_status(
+            "NetworkUnavailable condition",
+            node::network_available_patch(&now),
+        )
+        .await
     }
 
     /// The user's `node-public-ip` annotation on our node, if any.
     pub async fn node_public_ip(&self) -> anyhow::Result<Option<std::net::Ipv4Addr>> {
-        Ok(node::node_public_ip(&*self.wait_own_node().await, &self.ann)?)
+        Ok(node::node_public_ip(
+            &*self.wait_own_node().await,
+            &self.ann,
+        )?)
     }
 
     pub async fn stored_vtep_mac(&self) -> Option<String> {

@@ -44,7 +44,11 @@ pub fn name(node: &Node) -> &str {
 }
 
 fn annotation<'a>(node: &'a Node, key: &str) -> Option<&'a str> {
-    node.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    node.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 /// The node's IPv4 pod CIDR: from `spec.podCIDRs` (at most one per family) or `spec.podCIDR`.
@@ -53,7 +57,10 @@ pub fn pod_cidr(node: &Node) -> Result<Option<Ipv4Net>, NodeError> {
     let spec = node.spec.as_ref();
     let mut cidrs: Vec<String> = spec.and_then(|s| s.pod_cidrs.clone()).unwrap_or_default();
     if cidrs.is_empty() {
-        match spec.and_then(|s| s.pod_cidr.clone()).filter(|c| !c.is_empty()) {
+        match spec
+            .and_then(|s| s.pod_cidr.clone())
+            .filter(|c| !c.is_empty())
+        {
             Some(c) => cidrs.push(c),
             None => return Ok(None),
         }
@@ -130,7 +137,11 @@ fn backend_data_text(attrs: &LeaseAttrs) -> String {
 /// The annotations to write for our lease, given the node as it is: empty when nothing differs
 /// (upstream's AcquireLease conditions), else every key that changes. `public-ip-overwrite`, when
 /// set, is advertised instead of the detected address.
-pub fn annotation_changes(node: &Node, attrs: &LeaseAttrs, a: &Annotations) -> BTreeMap<String, String> {
+pub fn annotation_changes(
+    node: &Node,
+    attrs: &LeaseAttrs,
+    a: &Annotations,
+) -> BTreeMap<String, String> {
     let get = |k: &str| annotation(node, k).unwrap_or("");
     let data = backend_data_text(attrs);
     let public = attrs.public_ip.to_string();
@@ -247,14 +258,23 @@ mod tests {
     #[test]
     fn pod_cidr_from_either_field_and_errors_naming_the_node() {
         let n = node(json!({"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.244.1.0/24"}}));
-        assert_eq!(pod_cidr(&n), Ok(Some("10.244.1.0/24".parse().expect("net"))));
+        assert_eq!(
+            pod_cidr(&n),
+            Ok(Some("10.244.1.0/24".parse().expect("net")))
+        );
         let n = node(json!({"metadata": {"name": "n1"},
             "spec": {"podCIDR": "fd00::/64", "podCIDRs": ["fd00::/64", "10.244.2.0/24"]}}));
-        assert_eq!(pod_cidr(&n), Ok(Some("10.244.2.0/24".parse().expect("net"))));
+        assert_eq!(
+            pod_cidr(&n),
+            Ok(Some("10.244.2.0/24".parse().expect("net")))
+        );
         let n = node(json!({"metadata": {"name": "n1"}, "spec": {}}));
         assert_eq!(pod_cidr(&n), Ok(None));
         let n = node(json!({"metadata": {"name": "n1"}, "spec": {"podCIDR": "nope"}}));
-        assert!(pod_cidr(&n).expect_err("bad").to_string().contains("\"n1\""));
+        assert!(pod_cidr(&n)
+            .expect_err("bad")
+            .to_string()
+            .contains("\"n1\""));
         let n = node(json!({"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.9.0.0/24"}}));
         let e = own_subnet(&n, "10.244.0.0/16".parse().expect("net")).expect_err("outside");
         assert_eq!(
@@ -267,7 +287,15 @@ mod tests {
     fn first_start_writes_upstreams_annotations_per_backend() {
         let n = node(json!({"metadata": {"name": "n1"}}));
         let a = ann();
-        let vx = annotation_changes(&n, &attrs("vxlan", "198.18.1.1", Some(r#"{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}"#)), &a);
+        let vx = annotation_changes(
+            &n,
+            &attrs(
+                "vxlan",
+                "198.18.1.1",
+                Some(r#"{"VNI":1,"VtepMAC":"aa:bb:cc:dd:ee:ff"}"#),
+            ),
+            &a,
+        );
         assert_eq!(
             serde_json::to_string(&annotation_patch(&vx)).expect("json"),
             r#"{"metadata":{"annotations":{"flannel.alpha.coreos.com/backend-data":"{\"VNI\":1,\"VtepMAC\":\"aa:bb:cc:dd:ee:ff\"}","flannel.alpha.coreos.com/backend-type":"vxlan","flannel.alpha.coreos.com/kube-subnet-manager":"true","flannel.alpha.coreos.com/public-ip":"198.18.1.1"}}}"#
@@ -277,7 +305,11 @@ mod tests {
         assert_eq!(hg.get(&a.backend_type).map(String::as_str), Some("host-gw"));
         // udp leases carry no BackendType, so the annotation is the empty string.
         let udp = annotation_changes(&n, &attrs("", "198.18.1.1", None), &a);
-        assert_eq!(udp.get(&a.backend_type).map(String::as_str), None, "\"\" equals the absent value");
+        assert_eq!(
+            udp.get(&a.backend_type).map(String::as_str),
+            None,
+            "\"\" equals the absent value"
+        );
         assert_eq!(udp.get(&a.backend_data).map(String::as_str), Some("null"));
     }
 
@@ -310,7 +342,10 @@ mod tests {
             l.attrs.to_json(),
             r#"{"PublicIP":"198.18.1.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"2e:2b:1f:6c:1a:11"}}"#
         );
-        assert_eq!(stored_vtep_mac(&upstream, &a).as_deref(), Some("2e:2b:1f:6c:1a:11"));
+        assert_eq!(
+            stored_vtep_mac(&upstream, &a).as_deref(),
+            Some("2e:2b:1f:6c:1a:11")
+        );
         assert!(!l.has_etcd_ttl() && !l.is_reservation());
         let plain = node(json!({"metadata": {"name": "p"}, "spec": {"podCIDR": "10.244.4.0/24"}}));
         assert_eq!(peer_lease(&plain, &a), Ok(None));
@@ -319,7 +354,10 @@ mod tests {
             "flannel.alpha.coreos.com/public-ip": "not-an-ip"}},
             "spec": {"podCIDR": "10.244.5.0/24"}}));
         let e = peer_lease(&bad, &a).expect_err("bad ip");
-        assert!(e.to_string().contains("public-ip") && e.to_string().contains("\"b\""), "{e}");
+        assert!(
+            e.to_string().contains("public-ip") && e.to_string().contains("\"b\""),
+            "{e}"
+        );
     }
 
     #[test]

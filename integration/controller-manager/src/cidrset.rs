@@ -40,7 +40,11 @@ impl CidrSet {
         }
         let count = 1u64 << (mask - cluster.prefix_len());
         if count > 1 << 16 {
-            return Err(CidrSetError::TooMany { cidr: cluster, mask, count });
+            return Err(CidrSetError::TooMany {
+                cidr: cluster,
+                mask,
+                count,
+            });
         }
         let size = count as usize;
         Ok(CidrSet {

@@ -48,7 +48,10 @@ pub fn enabled_controllers(list: &[String]) -> anyhow::Result<Vec<&'static str>>
             None => (item, true),
         };
         let Some(known) = KNOWN.iter().find(|k| **k == name) else {
-            bail!("--controllers: {name:?} is not a known controller (known: {})", KNOWN.join(", "));
+            bail!(
+                "--controllers: {name:?} is not a known controller (known: {})",
+                KNOWN.join(", ")
+            );
         };
         if enable {
             on.push(known);
@@ -80,7 +83,9 @@ pub async fn client(a: &ControllerManagerArgs) -> anyhow::Result<Client> {
             .context("no --kubeconfig and no in-cluster configuration")?,
     };
     if let Some(m) = &a.master {
-        cfg.cluster_url = m.parse().with_context(|| format!("--master {m:?}: not a URL"))?;
+        cfg.cluster_url = m
+            .parse()
+            .with_context(|| format!("--master {m:?}: not a URL"))?;
     }
     Client::try_from(cfg).context("building the Kubernetes client")
 }
@@ -97,7 +102,10 @@ mod tests {
     fn controller_selection_as_upstream() {
         assert_eq!(enabled_controllers(&list("*")).ok(), Some(vec!["nodeipam"]));
         assert_eq!(enabled_controllers(&list("*,-nodeipam")).ok(), Some(vec![]));
-        assert_eq!(enabled_controllers(&list("nodeipam")).ok(), Some(vec!["nodeipam"]));
+        assert_eq!(
+            enabled_controllers(&list("nodeipam")).ok(),
+            Some(vec!["nodeipam"])
+        );
         let e = enabled_controllers(&list("*,bogus")).expect_err("unknown");
         assert!(e.to_string().contains("\"bogus\""), "{e}");
     }

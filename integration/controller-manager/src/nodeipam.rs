@@ -48,8 +48,10 @@ pub fn plan(
 ) -> (Vec<(String, Ipv4Net)>, Vec<String>) {
     let mut set = cluster.clone();
     let mut warnings = vec![];
-    let names: std::collections::BTreeSet<&str> =
-        nodes.iter().filter_map(|n| n.metadata.name.as_deref()).collect();
+    let names: std::collections::BTreeSet<&str> = nodes
+        .iter()
+        .filter_map(|n| n.metadata.name.as_deref())
+        .collect();
     // A pending patch is done once the node shows a CIDR, and moot once the node is gone.
     pending.retain(|name, _| {
         names.contains(name.as_str())
@@ -61,7 +63,10 @@ pub fn plan(
         for c in node_cidrs(n) {
             if let Err(e) = set.occupy(c) {
                 if set.cluster().contains(&c.network()) {
-                    warnings.push(format!("node {:?}: {e}", n.metadata.name.as_deref().unwrap_or("")));
+                    warnings.push(format!(
+                        "node {:?}: {e}",
+                        n.metadata.name.as_deref().unwrap_or("")
+                    ));
                 }
             }
         }
@@ -133,7 +138,11 @@ pub async fn run(client: Client, set: CidrSet) -> anyhow::Result<()> {
         let mut failed = false;
         for (name, cidr) in todo {
             match nodes
-                .patch(&name, &PatchParams::default(), &Patch::Strategic(cidr_patch(cidr)))
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Strategic(cidr_patch(cidr)),
+                )
                 .await
             {
                 Ok(_) => {
@@ -183,10 +192,16 @@ mod tests {
         let mut pending = BTreeMap::new();
         let (todo, w) = plan(&set(), &nodes, &mut pending);
         assert!(w.is_empty(), "{w:?}");
-        let got: Vec<(String, String)> = todo.iter().map(|(n, c)| (n.clone(), c.to_string())).collect();
+        let got: Vec<(String, String)> = todo
+            .iter()
+            .map(|(n, c)| (n.clone(), c.to_string()))
+            .collect();
         assert_eq!(
             got,
-            vec![("c".into(), "10.244.1.0/24".into()), ("b".into(), "10.244.2.0/24".into())]
+            vec![
+                ("c".into(), "10.244.1.0/24".into()),
+                ("b".into(), "10.244.2.0/24".into())
+            ]
         );
         // Sent but not yet in the cache: neither re-sent nor given to another node.
         pending.extend(todo);
@@ -199,10 +214,14 @@ mod tests {
 
     #[test]
     fn a_deleted_nodes_subnet_is_free_again_and_pending_settles() {
-        let mut pending = BTreeMap::from([("gone".to_string(), "10.244.5.0/24".parse().expect("c"))]);
+        let mut pending =
+            BTreeMap::from([("gone".to_string(), "10.244.5.0/24".parse().expect("c"))]);
         let nodes = vec![node("x", None, 1)];
         let (todo, _) = plan(&set(), &nodes, &mut pending);
-        assert!(pending.is_empty(), "the pending patch of a deleted node is dropped");
+        assert!(
+            pending.is_empty(),
+            "the pending patch of a deleted node is dropped"
+        );
         assert_eq!(todo[0].1.to_string(), "10.244.0.0/24");
     }
 

