@@ -1,6 +1,12 @@
 //! Reading the desired state from Kubernetes JSON: a v1 `List` of `Service`
-//! and `Endpoints` objects, as `kubectl get svc,endpoints -A -o json` prints
-//! it (a `ServiceList`/`EndpointsList`, or a single object, is accepted too).
+//! and `Endpoints` or `EndpointSlice` (discovery.k8s.io/v1) objects, as
+//! `kubectl get svc,endpoints -A -o json` (or `svc,endpointslices`) prints it
+//! (a `ServiceList`/`EndpointsList`/`EndpointSliceList`, or a single object,
+//! is accepted too). A Service's endpoints come from its EndpointSlices (by
+//! the `kubernetes.io/service-name` label) when it has any, else from its
+//! Endpoints. Slice endpoints are used as kube-proxy uses them: the ready
+//! ones; when none is ready, the serving-and-terminating ones (so a rolling
+//! update drains), never the others.
 //! Only the fields kube-proxy-lite needs are read, with serde types of our
 //! own (k8s-openapi would cost a long compile for a dozen fields).
 //!
@@ -71,29 +77,34 @@ type Str<'a> = Cow<'a, str>;
 /// or with them kept raw ([`Raw`]), each object then parsed on its own so
 /// that one malformed object is skipped, not fatal.
 #[derive(Deserialize)]
-struct Top<'a, S, U> {
+struct Top<'a, S, U, E, P> {
     #[serde(borrow, default)]
     kind: Str<'a>,
     #[serde(borrow)]
-    items: Option<Vec<Item<'a, S, U>>>,
+    items: Option<Vec<Item<'a, S, U, E, P>>>,
     #[serde(borrow, default)]
     metadata: Metadata<'a>,
     spec: Option<S>,
     subsets: Option<U>,
+    endpoints: Option<E>,
+    ports: Option<P>,
 }
 
 #[derive(Deserialize)]
-struct Item<'a, S, U> {
+struct Item<'a, S, U, E, P> {
     #[serde(borrow, default)]
     kind: Str<'a>,
     #[serde(borrow, default)]
     metadata: Metadata<'a>,
     spec: Option<S>,
     subsets: Option<U>,
+    endpoints: Option<E>,
+    ports: Option<P>,
 }
 
-type Typed<'a> = Top<'a, ServiceSpec<'a>, Vec<Subset<'a>>>;
-type Raw<'a> = Top<'a, &'a RawValue, &'a RawValue>;
+type Typed<'a> =
+    Top<'a, ServiceSpec<'a>, Vec<Subset<'a>>, Vec<SliceEndpoint<'a>>, Vec<EndpointPort<'a>>>;
+type Raw<'a> = Top<'a, &'a RawValue, &'a RawValue, &'a RawValue, &'a RawValue>;
 
 /// One object, whichever way it was read.
 struct Object<'a> {
@@ -101,6 +112,9 @@ struct Object<'a> {
     metadata: Metadata<'a>,
     spec: Option<Result<ServiceSpec<'a>, String>>,
     subsets: Option<Result<Vec<Subset<'a>>, String>>,
+    /// An EndpointSlice's endpoints and ports.
+    endpoints: Option<Result<Vec<SliceEndpoint<'a>>, String>>,
+    ports: Option<Result<Vec<EndpointPort<'a>>, String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -109,6 +123,31 @@ struct Metadata<'a> {
     name: Str<'a>,
     #[serde(borrow, default)]
     namespace: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    labels: Option<HashMap<Str<'a>, Str<'a>>>,
+}
+
+/// The label that ties an EndpointSlice to its Service.
+const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// One endpoint of an EndpointSlice (`ready`/`serving`/`terminating` as sent; absent `ready`
+/// and `serving` mean true, absent `terminating` false, as the API defines them).
+#[derive(Deserialize)]
+struct SliceEndpoint<'a> {
+    #[serde(borrow, default)]
+    addresses: Vec<Str<'a>>,
+    #[serde(default)]
+    conditions: Conditions,
+}
+
+#[derive(Deserialize, Default)]
+struct Conditions {
+    #[serde(default)]
+    ready: Option<bool>,
+    #[serde(default)]
+    serving: Option<bool>,
+    #[serde(default)]
+    terminating: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -183,11 +222,15 @@ type EndpointMap = HashMap<(String, Protocol), Vec<Endpoint>>;
 /// Parses a document into the desired state.
 pub fn parse_list(json: &str, opts: &ParseOptions) -> Result<Parsed, KubeError> {
     let objects = match serde_json::from_str::<Typed<'_>>(json) {
-        Ok(top) => objects(top, |kind, metadata, spec, subsets| Object {
-            kind,
-            metadata,
-            spec: spec.map(Ok),
-            subsets: subsets.map(Ok),
+        Ok(top) => objects(top, |kind, metadata, spec, subsets, endpoints, ports| {
+            Object {
+                kind,
+                metadata,
+                spec: spec.map(Ok),
+                subsets: subsets.map(Ok),
+                endpoints: endpoints.map(Ok),
+                ports: ports.map(Ok),
+            }
         }),
         // Some object does not have the expected shape (or the document is
         // not JSON at all): read object by object.
@@ -201,9 +244,10 @@ pub fn parse_list(json: &str, opts: &ParseOptions) -> Result<Parsed, KubeError> 
 
 /// Items of a list (whose kind, e.g. `ServiceList`, implies the kind of
 /// items that carry none), or the document itself when it is one object.
-fn objects<'a, S, U>(
-    top: Top<'a, S, U>,
-    convert: impl Fn(Str<'a>, Metadata<'a>, Option<S>, Option<U>) -> Object<'a>,
+#[allow(clippy::type_complexity)]
+fn objects<'a, S, U, E, P>(
+    top: Top<'a, S, U, E, P>,
+    convert: impl Fn(Str<'a>, Metadata<'a>, Option<S>, Option<U>, Option<E>, Option<P>) -> Object<'a>,
 ) -> Vec<Object<'a>> {
     let implied = implied_kind(&top.kind);
     match top.items {
@@ -215,11 +259,23 @@ fn objects<'a, S, U>(
                 } else {
                     i.kind
                 };
-                convert(kind, i.metadata, i.spec, i.subsets)
+                convert(kind, i.metadata, i.spec, i.subsets, i.endpoints, i.ports)
             })
             .collect(),
-        None => vec![convert(top.kind, top.metadata, top.spec, top.subsets)],
+        None => vec![convert(
+            top.kind,
+            top.metadata,
+            top.spec,
+            top.subsets,
+            top.endpoints,
+            top.ports,
+        )],
     }
+}
+
+fn raw_part<'a, T: Deserialize<'a>>(raw: Option<&'a RawValue>) -> Option<Result<T, String>> {
+    raw.map(|raw| serde_json::from_str::<Option<T>>(raw.get()).map_err(|e| e.to_string()))
+        .and_then(Result::transpose)
 }
 
 fn raw_object<'a>(
@@ -227,22 +283,16 @@ fn raw_object<'a>(
     metadata: Metadata<'a>,
     spec: Option<&'a RawValue>,
     subsets: Option<&'a RawValue>,
+    endpoints: Option<&'a RawValue>,
+    ports: Option<&'a RawValue>,
 ) -> Object<'a> {
     Object {
         kind,
         metadata,
-        spec: spec
-            .map(|raw| {
-                serde_json::from_str::<Option<ServiceSpec<'a>>>(raw.get())
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(Result::transpose),
-        subsets: subsets
-            .map(|raw| {
-                serde_json::from_str::<Option<Vec<Subset<'a>>>>(raw.get())
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(Result::transpose),
+        spec: raw_part(spec),
+        subsets: raw_part(subsets),
+        endpoints: raw_part(endpoints),
+        ports: raw_part(ports),
     }
 }
 
@@ -254,6 +304,7 @@ fn implied_kind(list_kind: &str) -> Str<'static> {
 fn build(objects: Vec<Object<'_>>, opts: &ParseOptions) -> Parsed {
     let mut warnings = Vec::new();
     let mut endpoints: HashMap<(&str, &str), EndpointMap> = HashMap::new();
+    let mut slices: HashMap<(&str, &str), SliceMap> = HashMap::new();
     let mut services = Vec::new();
     for item in &objects {
         let ns = item.metadata.namespace.as_deref().unwrap_or("default");
@@ -264,8 +315,24 @@ fn build(objects: Vec<Object<'_>>, opts: &ParseOptions) -> Parsed {
                 endpoints.insert((ns, name), map);
             }
             "Service" => services.push((ns, name, item.spec.as_ref())),
+            "EndpointSlice" => {
+                let Some(svc) = item
+                    .metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                else {
+                    continue; // not managed for a Service (kube-proxy ignores it too)
+                };
+                let map = slices.entry((ns, svc.as_ref())).or_default();
+                parse_slice(item, ns, name, map, &mut warnings);
+            }
             _ => {}
         }
+    }
+    // A Service with slices uses them; the Endpoints object is the older form of the same.
+    for (key, slice) in slices {
+        endpoints.insert(key, slice.finish());
     }
 
     let mut ports = Vec::new();
@@ -473,6 +540,104 @@ fn parse_endpoints(
         }
     }
     map
+}
+
+/// A Service's slice endpoints by (port name, protocol), ready ones apart from the
+/// serving-and-terminating ones kube-proxy falls back to.
+#[derive(Default)]
+struct SliceMap {
+    ready: EndpointMap,
+    terminating: EndpointMap,
+}
+
+impl SliceMap {
+    /// Per port: the ready endpoints, or when there is none the serving terminating ones.
+    fn finish(self) -> EndpointMap {
+        let SliceMap {
+            mut ready,
+            terminating,
+        } = self;
+        for (k, eps) in terminating {
+            let r = ready.entry(k).or_default();
+            if r.is_empty() {
+                *r = eps;
+            }
+        }
+        ready
+    }
+}
+
+/// Adds one EndpointSlice (IPv4 addresses only; FQDN and IPv6 slices are not ours).
+fn parse_slice(
+    item: &Object<'_>,
+    ns: &str,
+    name: &str,
+    map: &mut SliceMap,
+    warnings: &mut Vec<Warning>,
+) {
+    let mut warn = |message: String| {
+        warnings.push(Warning {
+            kind: "EndpointSlice",
+            object: format!("{ns}/{name}"),
+            message,
+        })
+    };
+    let endpoints = match &item.endpoints {
+        None => return,
+        Some(Ok(e)) => e,
+        Some(Err(e)) => return warn(format!("invalid endpoints, ignored: {e}")),
+    };
+    let ports = match &item.ports {
+        None => return,
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return warn(format!("invalid ports, ignored: {e}")),
+    };
+    for p in ports {
+        let port_name = p.name.as_deref().unwrap_or("").to_string();
+        let proto_text = p.protocol.as_deref().unwrap_or("TCP");
+        let Some(protocol) = Protocol::parse(proto_text) else {
+            warn(format!(
+                "port {port_name:?} has invalid protocol {proto_text:?}, skipped"
+            ));
+            continue;
+        };
+        let Some(port) = p
+            .port
+            .and_then(|v| u16::try_from(v).ok())
+            .filter(|v| *v != 0)
+        else {
+            warn(format!(
+                "port {port_name:?} has invalid number {:?}, skipped",
+                p.port
+            ));
+            continue;
+        };
+        for e in endpoints {
+            let c = &e.conditions;
+            let ready = c.ready.unwrap_or(true);
+            let serving = c.serving.unwrap_or(ready);
+            let terminating = c.terminating.unwrap_or(false);
+            let target = if ready && !terminating {
+                &mut map.ready
+            } else if serving && terminating {
+                &mut map.terminating
+            } else {
+                continue;
+            };
+            // Every address of an endpoint is the same backend; kube-proxy uses the first.
+            let Some(addr) = e.addresses.first() else {
+                continue;
+            };
+            match addr.parse::<IpAddr>() {
+                Ok(IpAddr::V4(ip)) => target
+                    .entry((port_name.clone(), protocol))
+                    .or_default()
+                    .push(Endpoint { ip, port }),
+                Ok(IpAddr::V6(_)) => {} // an IPv6 slice: not programmed by this IPv4 proxy
+                Err(_) => warn(format!("address {addr:?} is not an IP address, skipped")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

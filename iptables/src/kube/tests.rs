@@ -313,3 +313,102 @@ fn other_shapes_are_accepted() {
         .keys()
         .all(|k| k.namespace == "default"));
 }
+
+fn slice_json(ns: &str, name: &str, svc: &str, endpoints: &str, ports: &str) -> String {
+    format!(
+        r#"{{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{{"name":"{name}","namespace":"{ns}","labels":{{"kubernetes.io/service-name":"{svc}","endpointslice.kubernetes.io/managed-by":"endpointslice-controller.k8s.io"}}}},"addressType":"IPv4","endpoints":{endpoints},"ports":{ports}}}"#
+    )
+}
+
+#[test]
+fn endpoint_slices_ready_serving_terminating_as_kube_proxy_uses_them() {
+    let svc = svc_json(
+        "ns",
+        "web",
+        r#"{"clusterIP":"10.96.0.20","ports":[{"name":"http","port":80,"targetPort":"http"}]}"#,
+    );
+    let ports = r#"[{"name":"http","port":8080,"protocol":"TCP"}]"#;
+    // Two slices of one Service: ready ones from both, a terminating one dropped while others
+    // are ready, a not-ready one never used; absent conditions mean ready.
+    let s1 = slice_json(
+        "ns",
+        "web-abc",
+        "web",
+        r#"[{"addresses":["10.244.1.5"],"conditions":{"ready":true,"serving":true,"terminating":false},"nodeName":"n1"},
+            {"addresses":["10.244.1.6"],"conditions":{"ready":false,"serving":true,"terminating":true}},
+            {"addresses":["10.244.1.7"],"conditions":{"ready":false}}]"#,
+        ports,
+    );
+    let s2 = slice_json(
+        "ns",
+        "web-def",
+        "web",
+        r#"[{"addresses":["10.244.2.5"]}]"#,
+        ports,
+    );
+    let parsed = parse(&list(&[svc.clone(), s1, s2]));
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    let sp = &parsed.state.services[&name("ns", "web", "http", Protocol::Tcp)];
+    let ips: Vec<String> = sp.endpoints.iter().map(|e| e.to_string()).collect();
+    assert_eq!(ips, vec!["10.244.1.5:8080", "10.244.2.5:8080"]);
+
+    // Nothing ready: the serving terminating endpoints carry the traffic (drain).
+    let s = slice_json(
+        "ns",
+        "web-abc",
+        "web",
+        r#"[{"addresses":["10.244.1.6"],"conditions":{"ready":false,"serving":true,"terminating":true}},
+            {"addresses":["10.244.1.7"],"conditions":{"ready":false,"serving":false,"terminating":true}}]"#,
+        ports,
+    );
+    let parsed = parse(&list(&[svc.clone(), s]));
+    let sp = &parsed.state.services[&name("ns", "web", "http", Protocol::Tcp)];
+    assert_eq!(sp.endpoints.len(), 1);
+    assert_eq!(sp.endpoints[0].to_string(), "10.244.1.6:8080");
+
+    // Slices win over the Endpoints object of the same Service; a slice without the
+    // service-name label is ignored; a bad address is skipped with a warning naming the slice.
+    let eps = eps_json(
+        "ns",
+        "web",
+        r#"[{"addresses":[{"ip":"10.244.9.9"}],"ports":[{"name":"http","port":8080}]}]"#,
+    );
+    let bad = slice_json(
+        "ns",
+        "web-x",
+        "web",
+        r#"[{"addresses":["nope"]},{"addresses":["10.244.3.3"]}]"#,
+        ports,
+    );
+    let orphan = r#"{"kind":"EndpointSlice","metadata":{"name":"o","namespace":"ns"},"endpoints":[{"addresses":["10.244.4.4"]}],"ports":[{"name":"http","port":8080}]}"#.to_string();
+    let parsed = parse(&list(&[svc, eps, bad, orphan]));
+    let sp = &parsed.state.services[&name("ns", "web", "http", Protocol::Tcp)];
+    assert_eq!(
+        sp.endpoints
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
+        vec!["10.244.3.3:8080"]
+    );
+    assert_eq!(parsed.warnings.len(), 1, "{:?}", parsed.warnings);
+    assert!(parsed.warnings[0]
+        .to_string()
+        .starts_with("EndpointSlice ns/web-x: address \"nope\""));
+}
+
+#[test]
+fn a_malformed_slice_is_skipped_not_fatal() {
+    let svc = svc_json(
+        "ns",
+        "a",
+        r#"{"clusterIP":"10.96.0.21","ports":[{"port":80}]}"#,
+    );
+    let bad = r#"{"kind":"EndpointSlice","metadata":{"name":"a-1","namespace":"ns","labels":{"kubernetes.io/service-name":"a"}},"endpoints":"oops","ports":[{"port":80}]}"#.to_string();
+    let parsed = parse(&list(&[svc, bad]));
+    assert_eq!(parsed.state.len(), 1);
+    assert!(
+        parsed.warnings.iter().any(|w| w.kind == "EndpointSlice"),
+        "{:?}",
+        parsed.warnings
+    );
+}
