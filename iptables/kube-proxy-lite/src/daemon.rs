@@ -1,5 +1,6 @@
-//! The kube-proxy-lite loop: reads the desired state from the services file
-//! when it changes, batches bursts of changes (at most one sync per
+//! The kube-proxy-lite loop: reads the desired state from its [`Source`] (the
+//! services file, or the API server's Services and EndpointSlices) when it
+//! changes, batches bursts of changes (at most one sync per
 //! `min_sync_period`, start to start), syncs through a [`Proxier`], does a
 //! full sync periodically (`sync_period`) and when the canary chain is gone
 //! (checked every `check_period`), and prints the contract's `sync ...` line
@@ -8,12 +9,14 @@
 //! second). Runs until the stop flag is set (SIGTERM/SIGINT); rules are left
 //! in place.
 
+use crate::metrics::Metrics;
 use crate::watch::{FileStamp, FileWatcher};
 use flannel_iptables::kube::{parse_list, KubeError, ParseOptions, Parsed};
 use flannel_iptables::proxier::{Proxier, SyncError, SyncKind, SyncReport};
 use flannel_iptables::service::ProxyState;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the loop runs.
@@ -60,6 +63,47 @@ pub enum DaemonError {
     Sync(#[from] SyncError),
 }
 
+/// Identity of one version of the desired state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    File(FileStamp),
+    /// The API source's change counter.
+    Api(u64),
+}
+
+/// Where the desired state comes from.
+pub trait Source {
+    /// The current version, `None` while there is none (no file, no list yet).
+    fn version(&self) -> Option<Version>;
+    /// Reads the current version.
+    fn load(&self, opts: &ParseOptions) -> Result<Parsed, DaemonError>;
+    /// Sleeps until a change may have happened, at most `timeout`.
+    fn wait(&self, timeout: Duration);
+    /// What to log while there is no version.
+    fn missing(&self) -> String;
+}
+
+/// The services file.
+pub struct FileSource(pub FileWatcher);
+
+impl Source for FileSource {
+    fn version(&self) -> Option<Version> {
+        self.0.stamp().map(Version::File)
+    }
+    fn load(&self, opts: &ParseOptions) -> Result<Parsed, DaemonError> {
+        load(self.0.path(), opts)
+    }
+    fn wait(&self, timeout: Duration) {
+        let _ = self.0.wait(timeout);
+    }
+    fn missing(&self) -> String {
+        format!(
+            "services file {} not found; waiting for it",
+            self.0.path().display()
+        )
+    }
+}
+
 /// Reads and parses the services file, logging the warnings.
 pub fn load(path: &Path, opts: &ParseOptions) -> Result<Parsed, DaemonError> {
     let text = std::fs::read_to_string(path).map_err(|source| DaemonError::Read {
@@ -76,21 +120,42 @@ pub fn load(path: &Path, opts: &ParseOptions) -> Result<Parsed, DaemonError> {
     Ok(parsed)
 }
 
-/// Reads the file and does one full sync (`--once`), printing the sync line.
-pub fn run_once(proxier: &mut Proxier, opts: &Options) -> Result<SyncReport, DaemonError> {
+/// Reads the source (waiting for its first version) and does one full sync (`--once`),
+/// printing the sync line.
+pub fn run_once(
+    proxier: &mut Proxier,
+    opts: &Options,
+    source: &dyn Source,
+) -> Result<SyncReport, DaemonError> {
+    while source.version().is_none() {
+        source.wait(opts.poll_interval);
+    }
     let start = Instant::now();
-    let parsed = load(&opts.services, &opts.parse)?;
+    let parsed = source.load(&opts.parse)?;
     let report = proxier.full_sync(&parsed.state)?;
     eprintln!("{}", report.log_line(report.applied_at - start));
     Ok(report)
 }
 
-/// Runs the loop until `stop` is set.
+/// Runs the loop on the services file until `stop` is set.
 pub fn run(proxier: &mut Proxier, opts: &Options, stop: &AtomicBool) {
-    let watcher = FileWatcher::new(&opts.services);
+    let source = FileSource(FileWatcher::new(&opts.services));
+    run_source(proxier, opts, &source, Arc::new(Metrics::default()), stop)
+}
+
+/// Runs the loop on `source` until `stop` is set, recording each sync in `metrics`.
+pub fn run_source(
+    proxier: &mut Proxier,
+    opts: &Options,
+    source: &dyn Source,
+    metrics: Arc<Metrics>,
+    stop: &AtomicBool,
+) {
     let mut lp = Loop {
         proxier,
         opts,
+        source,
+        metrics,
         desired: None,
         seen: None,
         failed: None,
@@ -101,11 +166,11 @@ pub fn run(proxier: &mut Proxier, opts: &Options, stop: &AtomicBool) {
         missing_logged: false,
     };
     while !stop.load(Ordering::SeqCst) {
-        let wait = lp.step(watcher.stamp());
+        let wait = lp.step(source.version());
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        watcher.wait(wait);
+        source.wait(wait);
     }
     tracing::info!("stopping; rules are left in place");
 }
@@ -113,11 +178,13 @@ pub fn run(proxier: &mut Proxier, opts: &Options, stop: &AtomicBool) {
 struct Loop<'a> {
     proxier: &'a mut Proxier,
     opts: &'a Options,
+    source: &'a dyn Source,
+    metrics: Arc<Metrics>,
     desired: Option<ProxyState>,
-    /// Stamp of the file version last parsed successfully.
-    seen: Option<FileStamp>,
-    /// Stamp and time of the last version that failed to parse.
-    failed: Option<(Option<FileStamp>, Instant)>,
+    /// The version last parsed successfully.
+    seen: Option<Version>,
+    /// The last version that failed to parse, and when.
+    failed: Option<(Option<Version>, Instant)>,
     last_sync_start: Option<Instant>,
     last_full: Option<Instant>,
     last_check: Instant,
@@ -128,7 +195,7 @@ struct Loop<'a> {
 
 impl Loop<'_> {
     /// Does what is due; returns how long to wait before the next step.
-    fn step(&mut self, stamp: Option<FileStamp>) -> Duration {
+    fn step(&mut self, stamp: Option<Version>) -> Duration {
         let now = Instant::now();
         let poll = self.opts.poll_interval;
         let next_allowed = self
@@ -136,7 +203,7 @@ impl Loop<'_> {
             .map_or(now, |t| t + self.opts.min_sync_period);
 
         if stamp.is_none() && !self.missing_logged {
-            tracing::warn!(path = %self.opts.services.display(), "services file not found; waiting for it");
+            tracing::warn!("{}", self.source.missing());
             self.missing_logged = true;
         }
         let retry_failed = match &self.failed {
@@ -150,14 +217,14 @@ impl Loop<'_> {
             }
             self.missing_logged = false;
             let read_start = Instant::now();
-            match load(&self.opts.services, &self.opts.parse) {
+            match self.source.load(&self.opts.parse) {
                 Ok(parsed) => {
                     self.seen = stamp;
                     self.failed = None;
                     if self.desired.as_ref() == Some(&parsed.state)
                         && !self.proxier.needs_full_sync()
                     {
-                        tracing::debug!("services file changed, desired state did not");
+                        tracing::debug!("the source changed, the desired state did not");
                         return poll;
                     }
                     self.desired = Some(parsed.state);
@@ -166,9 +233,9 @@ impl Loop<'_> {
                 Err(e) => {
                     // Warn once per version of the file; retries are quiet.
                     if self.failed.as_ref().is_none_or(|(s, _)| *s != stamp) {
-                        tracing::warn!(error = %e, "services file not applied; will retry");
+                        tracing::warn!(error = %e, "desired state not applied; will retry");
                     } else {
-                        tracing::debug!(error = %e, "services file still not applied");
+                        tracing::debug!(error = %e, "desired state still not applied");
                     }
                     self.failed = Some((stamp, now));
                 }
@@ -220,6 +287,8 @@ impl Loop<'_> {
         match result {
             Ok(report) => {
                 self.retry_at = None;
+                self.metrics
+                    .record(report.kind == SyncKind::Full, report.render + report.apply);
                 if report.kind == SyncKind::Full {
                     self.last_full = Some(report.applied_at);
                 }

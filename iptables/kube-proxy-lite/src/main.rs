@@ -1,7 +1,9 @@
 //! kube-proxy-lite: programs Kubernetes Services into iptables the way
-//! kube-proxy's iptables mode does, from a file holding a `List` of Services
-//! and Endpoints. Thin: the loop lives in [`kube_proxy_lite::daemon`], the
-//! rules and the sync engine in `flannel_iptables::{proxier, kube}`.
+//! kube-proxy's iptables mode does, from the API server (Services and
+//! EndpointSlices, `--kubeconfig`/`--master` as kube-proxy's) or from a file
+//! holding a `List` of Services and Endpoints/EndpointSlices. Thin: the loop
+//! lives in [`kube_proxy_lite::daemon`], the sources in `daemon` and `api`,
+//! the rules and the sync engine in `flannel_iptables::{proxier, kube}`.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -10,23 +12,40 @@ use flannel_iptables::kube::ParseOptions;
 use flannel_iptables::proxier::dry_run_payload;
 use flannel_iptables::{Iptables, Proxier, ProxyConfig};
 use ipnet::Ipv4Net;
+use kube_proxy_lite::api::ApiSource;
 use kube_proxy_lite::daemon::{self, Options};
-use kube_proxy_lite::watch::install_stop_handler;
+use kube_proxy_lite::metrics::Metrics;
+use kube_proxy_lite::watch::{install_stop_handler, FileWatcher};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Program Kubernetes Services into iptables (kube-proxy's iptables layout).
 #[derive(Debug, Parser)]
 #[command(name = "kube-proxy-lite", version)]
 struct Cli {
-    /// Desired state: a JSON `List` of Service and Endpoints objects (as
-    /// printed by `kubectl get svc,endpoints -A -o json`); re-read on change.
+    /// Desired state from a file: a JSON `List` of Service and Endpoints or
+    /// EndpointSlice objects (as printed by `kubectl get svc,endpoints -A -o
+    /// json`); re-read on change. Without it, the API server is watched.
     #[arg(long, value_name = "FILE")]
     services: Option<PathBuf>,
-    /// Watch an API server instead (not available yet).
+    /// kubeconfig with the API server's address and credentials (else the
+    /// in-cluster service account, else the usual kubeconfig lookup).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The API server's address (overrides the kubeconfig's).
     #[arg(long, value_name = "URL")]
-    api_server: Option<String>,
+    master: Option<String>,
+    /// This node's name, if not the hostname (kept for topology features).
+    #[arg(long, value_name = "NAME")]
+    hostname_override: Option<String>,
+    /// Address of `/healthz` and `/livez` (empty: off).
+    #[arg(long, value_name = "IP:PORT", default_value = "0.0.0.0:10256")]
+    healthz_bind_address: String,
+    /// Address of `/metrics` and `/proxyMode` (empty: off).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:10249")]
+    metrics_bind_address: String,
     /// Pod network; traffic to a cluster IP from outside it is masqueraded.
     #[arg(long, value_name = "CIDR")]
     cluster_cidr: Option<Ipv4Net>,
@@ -83,19 +102,55 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
-fn run(cli: Cli) -> Result<()> {
-    if let Some(url) = &cli.api_server {
-        bail!(
-            "--api-server {url}: the control-plane API server does not exist yet; \
-             give the desired state with --services FILE"
-        );
+/// `host:port` of a bind flag; empty is off.
+fn bind_address(flag: &str, v: &str) -> Result<Option<std::net::SocketAddr>> {
+    if v.trim().is_empty() {
+        return Ok(None);
     }
-    let Some(path) = cli.services.clone() else {
-        bail!("--services FILE is required (the desired state; --api-server is not available yet)");
+    v.parse()
+        .map(Some)
+        .with_context(|| format!("--{flag} {v:?}: expected IP:PORT, e.g. 0.0.0.0:10256"))
+}
+
+/// A kube-rs client as kube-proxy builds one from `--kubeconfig`/`--master`.
+async fn client(cli: &Cli) -> Result<kube::Client> {
+    let mut cfg = match &cli.kubeconfig {
+        Some(p) => {
+            let kc = kube::config::Kubeconfig::read_from(p)
+                .with_context(|| format!("--kubeconfig {}", p.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("--kubeconfig {}", p.display()))?
+        }
+        None => match (&cli.master, kube::Config::incluster()) {
+            (_, Ok(c)) => c,
+            (Some(m), Err(_)) => kube::Config::new(
+                m.parse()
+                    .with_context(|| format!("--master {m:?}: not a URL"))?,
+            ),
+            (None, Err(_)) => kube::Config::infer()
+                .await
+                .context("no --services, --kubeconfig or --master, and not in a cluster")?,
+        },
     };
+    if let Some(m) = &cli.master {
+        cfg.cluster_url = m
+            .parse()
+            .with_context(|| format!("--master {m:?}: not a URL"))?;
+    }
+    kube::Client::try_from(cfg).context("building the Kubernetes client")
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let healthz = bind_address("healthz-bind-address", &cli.healthz_bind_address)?;
+    let metrics_addr = bind_address("metrics-bind-address", &cli.metrics_bind_address)?;
     if cli.sync_period.is_zero() {
         bail!("--sync-period must be greater than 0");
     }
+    if cli.dry_run && cli.services.is_none() {
+        bail!("--dry-run needs --services FILE");
+    }
+    let path = cli.services.clone().unwrap_or_default();
     let ipt = Iptables::new();
     let mut opts = Options::new(&path);
     opts.min_sync_period = cli.min_sync_period;
@@ -128,8 +183,26 @@ fn run(cli: Cli) -> Result<()> {
             "flanneld leaves only packets marked 0x4000 to us; with another bit both may masquerade"
         );
     }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let source: Box<dyn daemon::Source> = match &cli.services {
+        Some(p) => Box::new(daemon::FileSource(FileWatcher::new(p))),
+        None => {
+            let client = rt.block_on(client(&cli))?;
+            let what = format!("the API server {}", client.default_namespace());
+            let what = cli
+                .master
+                .clone()
+                .map_or(what, |m| format!("the API server {m}"));
+            Box::new(ApiSource::start(rt.handle(), client, what))
+        }
+    };
     tracing::info!(
-        services = %path.display(),
+        source = %cli.services.as_ref().map_or("API server".to_string(), |p| p.display().to_string()),
+        node = cli.hostname_override.as_deref().unwrap_or(""),
         cluster_cidr = ?cfg.cluster_cidr,
         mark = %cfg.mark(),
         random_fully,
@@ -146,11 +219,28 @@ fn run(cli: Cli) -> Result<()> {
     }
 
     if cli.once {
-        daemon::run_once(&mut proxier, &opts)?;
+        daemon::run_once(&mut proxier, &opts, source.as_ref())?;
         return Ok(());
     }
+    let metrics = Arc::new(Metrics::new(cli.sync_period));
+    if let Some(addr) = healthz {
+        let m = metrics.clone();
+        rt.spawn(async move {
+            if let Err(e) = kube_proxy_lite::metrics::serve_health(addr, m).await {
+                tracing::error!("--healthz-bind-address {addr}: {e}");
+            }
+        });
+    }
+    if let Some(addr) = metrics_addr {
+        let m = metrics.clone();
+        rt.spawn(async move {
+            if let Err(e) = kube_proxy_lite::metrics::serve_metrics(addr, m, "iptables").await {
+                tracing::error!("--metrics-bind-address {addr}: {e}");
+            }
+        });
+    }
     let stop = install_stop_handler();
-    daemon::run(&mut proxier, &opts, stop);
+    daemon::run_source(&mut proxier, &opts, source.as_ref(), metrics, stop);
     Ok(())
 }
 
