@@ -44,7 +44,8 @@ for d in $MACHINERY_DIRS; do copy "$machinery" k8s.io/apimachinery "$d"; done
   $(find k8s.io -name generated.proto | sort)) 2> >(grep -v 'is unused' >&2)
 
 # fields.txt: "<proto message> <proto field> <json name> <flags>" where flags
-# is a comma list of ptr, omitempty, omitzero, inline, or "-" (plain); and
+# is a comma list of ptr, omitempty, omitzero, inline, skip (json:"-"),
+# or "-" (plain); a json name "-" means "the proto name"; and
 # "<proto message> ! array" for Go types `type X []T` (JSON arrays).
 gofiles() { # git-dir dir
   git --git-dir="$1" ls-tree --name-only "$rev" "$2/" | grep '\.go$' |

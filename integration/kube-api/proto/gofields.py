@@ -38,7 +38,7 @@ for line in sys.stdin:
         name = [base[:1].lower() + base[1:]]
     jparts = tags.get("json", "").split(",")
     jname, opts = jparts[0], jparts[1:]
-    flags = []
+    flags = ["skip"] if jname == "-" else []
     if len(decl) == 1 and not jname:  # an embedded struct: fields promoted
         flags.append("inline")
     if gotype.startswith("*"):
