@@ -19,8 +19,8 @@ const DURATION: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.Duration";
 const FIELDS_V1: &str = "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1";
 const RAW_EXTENSION: &str = "k8s.io.apimachinery.pkg.runtime.RawExtension";
 
-/// Go's zero `time.Time` as Unix seconds (0001-01-01T00:00:00Z): what a
-/// zero metav1.Time is marshalled as.
+/// Go's zero `time.Time` as Unix seconds (0001-01-01T00:00:00Z), which a
+/// hand-built Timestamp may carry.
 const ZERO_TIME_SECS: i64 = -62_135_596_800;
 
 type Result<T> = std::result::Result<T, String>;
@@ -84,7 +84,9 @@ pub(super) fn go_duration(d: i64) -> String {
 
 fn time(m: &DynamicMessage, micro: bool) -> Value {
     let (secs, nanos) = (int(m, 1), int(m, 2));
-    if secs == ZERO_TIME_SECS && nanos == 0 {
+    // Go writes a zero Time as an empty message (and reads one back as zero).
+    let empty = !m.has_field_by_number(1) && !m.has_field_by_number(2);
+    if empty || (secs == ZERO_TIME_SECS && nanos == 0) {
         return Value::Null;
     }
     let s = crate::meta::rfc3339(secs);

@@ -284,6 +284,21 @@ fn zero_creation_timestamp_is_omitted() {
         json!({"metadata": {"name": "c", "creationTimestamp": {"seconds": -62_135_596_800i64}}}),
     );
     assert_eq!(v["metadata"], json!({"name": "c"}));
+    // What Go writes for a zero Time: an empty message (kubectl's
+    // Deployment template metadata).
+    let v = roundtrip(
+        "v1",
+        "ConfigMap",
+        json!({"metadata": {"name": "c", "creationTimestamp": {}}}),
+    );
+    assert_eq!(v["metadata"], json!({"name": "c"}));
+    // The Unix epoch is a time like any other.
+    let v = roundtrip(
+        "v1",
+        "ConfigMap",
+        json!({"metadata": {"name": "c", "creationTimestamp": {"seconds": 0}}}),
+    );
+    assert_eq!(v["metadata"]["creationTimestamp"], "1970-01-01T00:00:00Z");
 }
 
 #[test]
