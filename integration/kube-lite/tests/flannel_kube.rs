@@ -23,6 +23,8 @@ const CLUSTER_CIDR: &str = "10.244.0.0/16";
 
 struct KubeLab {
     c: Cluster,
+    /// Logs quoted when a wait times out, besides the control plane's.
+    logs: Vec<String>,
     api: ApiServer,
     rt: tokio::runtime::Runtime,
     client: Client,
@@ -62,6 +64,7 @@ impl KubeLab {
         });
         let mut k = KubeLab {
             c,
+            logs: vec![],
             api,
             rt,
             client,
@@ -121,8 +124,18 @@ impl KubeLab {
                 return v;
             }
             if start.elapsed() > Duration::from_secs(secs) {
+                let extra: String = self
+                    .logs
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "\n--- {l}:\n{}",
+                            flannel_integration::tail(&self.c.lab.log(l), 30)
+                        )
+                    })
+                    .collect();
                 panic!(
-                    "timed out after {secs}s waiting for {what}\n{}\n--- controller-manager:\n{}",
+                    "timed out after {secs}s waiting for {what}\n{}\n--- controller-manager:\n{}{extra}",
                     self.api.log_tail(&self.c.lab, 30),
                     flannel_integration::tail(&self.c.lab.log("controller-manager"), 30)
                 );
@@ -415,4 +428,176 @@ fn public_ip_annotations_and_missing_pod_cidr() {
         json!(ip2.to_string()),
         "node-public-ip used: {a2:?}"
     );
+}
+
+/// kube-proxy-lite reading Services and EndpointSlices from the API on both nodes: requests
+/// spread over the three endpoints of a Service created through the API, a terminating
+/// endpoint leaves the rules (time from the API write to the kernel printed), and the health
+/// and metrics endpoints answer as kube-proxy's.
+#[test]
+fn kube_proxy_lite_from_the_api() {
+    use flannel_integration::services::{add_pod, http_get, iptables_save, start_http_name, tally};
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+
+    let mut k = KubeLab::new(2, "host-gw", true);
+    for n in 1..=2 {
+        k.wait("podCIDR", 20, || k.pod_cidr(n));
+        k.start_flanneld(n, &[]);
+    }
+    for n in 1..=2 {
+        k.wait("routes", 20, || k.c.all_ok(n, "a", 1).then_some(()));
+    }
+    let bin = flannel_integration::try_workspace_bin("kube-proxy-lite").expect("kube-proxy-lite");
+    let kubeconfig = k.api.fabric_kubeconfig().display().to_string();
+    let mut kp = vec![];
+    for n in 1..=2 {
+        let ns = k.c.lab.node_ns(n);
+        let args: Vec<String> = [
+            "--kubeconfig",
+            &kubeconfig,
+            "--cluster-cidr",
+            CLUSTER_CIDR,
+            "--min-sync-period",
+            "0.1",
+            "--hostname-override",
+            &format!("n{n}"),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        kp.push(
+            k.c.lab
+                .spawn(&ns, &format!("kpl-n{n}"), &bin, &args, &[])
+                .expect("spawn"),
+        );
+        k.logs.push(format!("kpl-n{n}"));
+    }
+    let mut eps = vec![];
+    for (i, n) in [(1, 1), (2, 1), (3, 2)] {
+        let (ns, ip) = add_pod(&k.c, n, &format!("e{i}")).expect("pod");
+        start_http_name(&mut k.c.lab, &ns, 8080, &format!("e{i}"), false).expect("server");
+        eps.push(ip);
+    }
+    let (client, _) = add_pod(&k.c, 2, "client").expect("client pod");
+    let svc: Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"clusterIP": "10.96.0.50", "selector": {"app": "web"},
+                 "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}
+    }))
+    .expect("Service");
+    let slice = |terminating: Option<Ipv4Addr>| -> EndpointSlice {
+        let endpoints: Vec<Value> = eps
+            .iter()
+            .map(|ip| {
+                let t = Some(*ip) == terminating;
+                json!({"addresses": [ip.to_string()],
+                       "conditions": {"ready": !t, "serving": true, "terminating": t}})
+            })
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "web-abc", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "web",
+                                    "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]
+        }))
+        .expect("EndpointSlice")
+    };
+    let svcs: Api<Service> = Api::namespaced(k.client.clone(), "default");
+    let slices: Api<EndpointSlice> = Api::namespaced(k.client.clone(), "default");
+    k.rt.block_on(svcs.create(&PostParams::default(), &svc))
+        .expect("create Service");
+    k.rt.block_on(slices.create(&PostParams::default(), &slice(None)))
+        .expect("create EndpointSlice");
+    let sep_count = |k: &KubeLab, n: usize| {
+        iptables_save(&k.c.lab, &k.c.lab.node_ns(n), Some("nat"))
+            .map(|s| {
+                s.lines()
+                    .filter(|l| l.starts_with("-A KUBE-SEP-") && l.contains(":8080"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    for n in 1..=2 {
+        k.wait("3 endpoints in the rules", 20, || {
+            (sep_count(&k, n) == 3).then_some(())
+        });
+    }
+    let bodies = http_get(
+        &k.c.lab,
+        &client,
+        "10.96.0.50".parse().expect("ip"),
+        80,
+        150,
+        2000,
+    )
+    .expect("requests through the Service");
+    let names: Vec<String> = tally(&bodies).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, vec!["e1", "e2", "e3"], "answers by endpoint");
+
+    // e3 starts terminating: it leaves the rules while e1 and e2 are ready.
+    let mut current = k.rt.block_on(slices.get("web-abc")).expect("get slice");
+    current.endpoints = slice(Some(eps[2])).endpoints;
+    let t0 = Instant::now();
+    k.rt.block_on(slices.replace("web-abc", &PostParams::default(), &current))
+        .expect("update slice");
+    for n in 1..=2 {
+        k.wait("the terminating endpoint gone", 10, || {
+            (sep_count(&k, n) == 2).then_some(())
+        });
+    }
+    eprintln!(
+        "EndpointSlice update -> rules on 2 nodes in {:?}",
+        t0.elapsed()
+    );
+    let bodies = http_get(
+        &k.c.lab,
+        &client,
+        "10.96.0.50".parse().expect("ip"),
+        80,
+        60,
+        2000,
+    )
+    .expect("requests after the update");
+    let names: Vec<String> = tally(&bodies).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        vec!["e1", "e2"],
+        "answers after e3 started terminating"
+    );
+
+    // Health and metrics, from the node's own namespace.
+    let ns = k.c.lab.node_ns(1);
+    let curl = |url: &str| -> (String, String) {
+        let out =
+            k.c.lab
+                .exec(&ns, &["curl", "-s", "-w", "\n%{http_code}", url])
+                .expect("curl");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, code) = text.rsplit_once('\n').unwrap_or((&text, ""));
+        (body.to_string(), code.to_string())
+    };
+    let (body, code) = curl("http://127.0.0.1:10256/healthz");
+    assert_eq!(code, "200", "healthz: {body}");
+    let v: Value = serde_json::from_str(&body).expect("healthz JSON");
+    assert!(
+        v["lastUpdated"].as_str().is_some_and(|s| !s.is_empty()) && v["nodeEligible"] == true,
+        "{body}"
+    );
+    let (body, code) = curl("http://127.0.0.1:10249/metrics");
+    assert_eq!(code, "200");
+    assert!(
+        body.contains("kubeproxy_sync_proxy_rules_last_timestamp_seconds ")
+            && body.contains("kubeproxy_sync_proxy_rules_duration_seconds_count "),
+        "{body}"
+    );
+    assert_eq!(
+        curl("http://127.0.0.1:10249/proxyMode"),
+        ("iptables".to_string(), "200".to_string())
+    );
+    for id in kp {
+        assert!(k.c.lab.is_running(id), "kube-proxy-lite exited");
+    }
 }
