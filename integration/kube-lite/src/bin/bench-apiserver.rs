@@ -87,9 +87,7 @@ fn run(opts: &Opts) -> Result<bool> {
         })
         .context("starting kube-lite apiserver")?;
     let pids = Pids {
-        apiserver: api
-            .pid(&mut lab)
-            .context("the API server is not running")?,
+        apiserver: api.pid(&mut lab).context("the API server is not running")?,
         etcd: lab.etcd_pid().context("etcd is not running")?,
     };
     let kubeconfig = api.fabric_kubeconfig();
@@ -154,21 +152,21 @@ async fn bench(opts: &Opts, pids: Pids, kubeconfig: PathBuf, rows: &mut Vec<Row>
     println!("memory with {} pods: {with_pods}", opts.pods);
 
     println!("\n== list of {} pods, JSON and Table", opts.pods);
-    rows.push(b.list_raw(crud::ListForm::Json, opts.lists as usize).await?);
-    rows.push(b.list_raw(crud::ListForm::Table, opts.lists as usize).await?);
+    rows.push(
+        b.list_raw(crud::ListForm::Json, opts.lists as usize)
+            .await?,
+    );
+    rows.push(
+        b.list_raw(crud::ListForm::Table, opts.lists as usize)
+            .await?,
+    );
 
     println!(
         "\n== watch delivery, {} watches, {} updates",
         opts.watches, opts.updates
     );
-    let with_watches = watch::run(
-        &b,
-        opts.watches as usize,
-        opts.updates as usize,
-        pids,
-        rows,
-    )
-    .await?;
+    let with_watches =
+        watch::run(&b, opts.watches as usize, opts.updates as usize, pids, rows).await?;
 
     rows.extend(stats::memory_rows(
         &idle,

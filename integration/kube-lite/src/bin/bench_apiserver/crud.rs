@@ -108,7 +108,12 @@ fn report(what: &str, ours: &Lat, floor: &Lat) {
 
 impl Bench {
     /// Creates the namespace `ns`.
-    pub async fn new(client: Client, etcd: etcd_client::Client, ns: &str, n: usize) -> Result<Bench> {
+    pub async fn new(
+        client: Client,
+        etcd: etcd_client::Client,
+        ns: &str,
+        n: usize,
+    ) -> Result<Bench> {
         let nsapi: Api<Namespace> = Api::all(client.clone());
         let obj: Namespace = serde_json::from_value(
             json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
@@ -145,7 +150,12 @@ impl Bench {
         let etcd = self.etcd.clone();
         run_ops(c * 8, c, move |_| {
             let mut kv = etcd.kv_client();
-            async move { kv.get("/", None).await.map(|_| ()).context("warm-up etcd get") }
+            async move {
+                kv.get("/", None)
+                    .await
+                    .map(|_| ())
+                    .context("warm-up etcd get")
+            }
         })
         .await?;
         Ok(())
@@ -230,8 +240,15 @@ impl Bench {
         let ours = run_ops(lists, c, move |_| {
             let api = api.clone();
             async move {
-                let l = api.list(&ListParams::default()).await.context("listing pods")?;
-                ensure!(l.items.len() == n, "listed {} pods, expected {n}", l.items.len());
+                let l = api
+                    .list(&ListParams::default())
+                    .await
+                    .context("listing pods")?;
+                ensure!(
+                    l.items.len() == n,
+                    "listed {} pods, expected {n}",
+                    l.items.len()
+                );
                 Ok(())
             }
         })
@@ -246,7 +263,11 @@ impl Bench {
             let etcd = etcd.clone();
             async move {
                 let r = range(&etcd, FLOOR_PREFIX).await?;
-                ensure!(r.kvs().len() == n, "floor range: {} keys, expected {n}", r.kvs().len());
+                ensure!(
+                    r.kvs().len() == n,
+                    "floor range: {} keys, expected {n}",
+                    r.kvs().len()
+                );
                 Ok(())
             }
         })
@@ -288,10 +309,7 @@ impl Bench {
             ListForm::Json => "JSON",
             ListForm::Table => "Table",
         };
-        let what = format!(
-            "list {n} pods, {name} ({} KiB), c=1",
-            size / 1024
-        );
+        let what = format!("list {n} pods, {name} ({} KiB), c=1", size / 1024);
         report(&what, &ours, &floor);
         Ok(latency_row(what, &ours, &floor, LIST_TARGET_MS))
     }
@@ -324,7 +342,11 @@ impl Bench {
             async move {
                 let expected = revs[i].load(Ordering::Relaxed);
                 let txn = Txn::new()
-                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, expected)])
+                    .when([Compare::mod_revision(
+                        key.clone(),
+                        CompareOp::Equal,
+                        expected,
+                    )])
                     .and_then([TxnOp::put(key.clone(), value, None)])
                     .or_else([TxnOp::get(key, None)]);
                 let r = kv.txn(txn).await.context("floor update txn")?;
@@ -356,7 +378,11 @@ impl Bench {
             async move {
                 let expected = revs[i].load(Ordering::Relaxed);
                 let txn = Txn::new()
-                    .when([Compare::mod_revision(key.clone(), CompareOp::Equal, expected)])
+                    .when([Compare::mod_revision(
+                        key.clone(),
+                        CompareOp::Equal,
+                        expected,
+                    )])
                     .and_then([TxnOp::delete(key.clone(), None)])
                     .or_else([TxnOp::get(key, None)]);
                 let r = kv.txn(txn).await.context("floor delete txn")?;

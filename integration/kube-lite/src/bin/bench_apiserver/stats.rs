@@ -134,7 +134,10 @@ pub fn memory_rows(
     [
         ("VmRSS idle".to_string(), idle),
         (format!("VmRSS, {n_pods} pods stored"), pods),
-        (format!("VmRSS, {n_pods} pods + {n_watches} watches"), watches),
+        (
+            format!("VmRSS, {n_pods} pods + {n_watches} watches"),
+            watches,
+        ),
     ]
     .into_iter()
     .map(|(what, m)| {

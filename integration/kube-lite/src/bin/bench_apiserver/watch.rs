@@ -61,7 +61,10 @@ pub async fn run(
     let stored = {
         let mut kv = b.etcd.kv_client();
         let key = format!("{}{name}", b.server_prefix());
-        let r = kv.get(key.clone(), None).await.context("reading the stored pod")?;
+        let r = kv
+            .get(key.clone(), None)
+            .await
+            .context("reading the stored pod")?;
         match r.kvs().first() {
             Some(kv) => kv.value().to_vec(),
             None => bail!("{key} is not in etcd"),
