@@ -61,7 +61,11 @@ pub fn start(
 }
 
 async fn send(tx: &Tx, kind: &str, object: Value) -> Result<(), ()> {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    // Moved in, not through `json!` (which deep-copies the object with `to_value`).
+    let mut ev = serde_json::Map::new();
+    ev.insert("type".into(), Value::String(kind.to_string()));
+    ev.insert("object".into(), object);
+    let mut line = serde_json::to_vec(&Value::Object(ev)).unwrap_or_default();
     line.push(b'\n');
     tx.send(Ok(bytes::Bytes::from(line))).await.map_err(|_| ())
 }

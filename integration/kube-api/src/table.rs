@@ -166,13 +166,14 @@ pub fn table(
         m @ Value::Object(_) => m,
         _ => Value::Object(Map::new()),
     };
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": metadata,
-        "columnDefinitions": column_definitions(res),
-        "rows": rows,
-    })
+    // Moved in, not through `json!` (which deep-copies the rows with `to_value`).
+    let mut table = Map::new();
+    table.insert("kind".into(), json!("Table"));
+    table.insert("apiVersion".into(), json!("meta.k8s.io/v1"));
+    table.insert("metadata".into(), metadata);
+    table.insert("columnDefinitions".into(), column_definitions(res));
+    table.insert("rows".into(), Value::Array(rows));
+    Value::Object(table)
 }
 
 // ---- helpers shared by the printers ----

@@ -629,8 +629,14 @@ fn list_response(
                 .collect();
             json!({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":md,"items":items})
         }
+        // Moved in, not through `json!` (which deep-copies every item with `to_value`).
         _ => {
-            json!({"kind": res.list_kind(), "apiVersion": res.api_version(), "metadata": md, "items": items})
+            let mut list = serde_json::Map::new();
+            list.insert("kind".into(), Value::String(res.list_kind()));
+            list.insert("apiVersion".into(), Value::String(res.api_version()));
+            list.insert("metadata".into(), md);
+            list.insert("items".into(), Value::Array(items));
+            Value::Object(list)
         }
     };
     Ok(negotiate::object_response(headers, StatusCode::OK, &v, &[]))
