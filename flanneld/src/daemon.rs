@@ -304,8 +304,8 @@ async fn forever(task: impl Future<Output = ()>) -> anyhow::Result<()> {
 
 /// Where leases come from: etcd (flanneld's own keys) or the Kubernetes API (Node objects).
 enum Source {
-    Etcd(Registry),
-    Kube(kube::KubeManager),
+    Etcd(Box<Registry>),
+    Kube(Box<kube::KubeManager>),
 }
 
 /// `--kube-subnet-mgr`: the API client, our node's name and the node cache.
@@ -334,9 +334,9 @@ fn file_config(path: &std::path::Path) -> anyhow::Result<NetworkConfig> {
 
 pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<()> {
     let mut source = if f.kube_subnet_mgr {
-        Source::Kube(kube_source(&f).await?)
+        Source::Kube(Box::new(kube_source(&f).await?))
     } else {
-        Source::Etcd(Registry::connect(&etcd_options(&f)).await?)
+        Source::Etcd(Box::new(Registry::connect(&etcd_options(&f)).await?))
     };
     let cfg = match &mut source {
         Source::Etcd(registry) => network_config(registry).await?,
@@ -444,6 +444,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
     }
     match source {
         Source::Etcd(registry) => {
+            let registry = *registry;
             tasks.spawn(
                 "lease watch",
                 forever(
@@ -469,6 +470,7 @@ pub async fn run(f: Flags, status_socket: std::path::PathBuf) -> anyhow::Result<
             tasks.spawn("lease keeper", async move { Err(keeper.await) });
         }
         Source::Kube(k) => {
+            let k = *k;
             // Nothing renews or revokes a Node's podCIDR: no keeper, no expiry lookups.
             drop((own_rx, expiry_rx));
             k.complete().await?;

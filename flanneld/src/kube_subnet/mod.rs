@@ -183,7 +183,7 @@ impl KubeManager {
             if let Some(n) = self.own_node() {
                 return n;
             }
-            if waited % 10 == 0 {
+            if waited.is_multiple_of(10) {
                 warn!(node = %self.node_name, "node {:?} does not exist yet; waiting for it", self.node_name);
             }
             waited += 1;
@@ -199,7 +199,7 @@ impl KubeManager {
             if let Some(s) = node::own_subnet(&n, network)? {
                 return Ok(s);
             }
-            if waited % 10 == 0 {
+            if waited.is_multiple_of(10) {
                 warn!(node = %self.node_name, "node {:?} pod cidr not assigned yet (spec.podCIDR is empty: is the controller-manager running with --allocate-node-cidrs?); waiting", self.node_name);
             }
             waited += 1;
