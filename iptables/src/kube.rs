@@ -515,23 +515,7 @@ fn parse_endpoints(
             })
             .collect();
         for p in subset.ports.as_deref().unwrap_or(&[]) {
-            let port_name = p.name.as_deref().unwrap_or("").to_string();
-            let proto_text = p.protocol.as_deref().unwrap_or("TCP");
-            let Some(protocol) = Protocol::parse(proto_text) else {
-                warn(format!(
-                    "port {port_name:?} has invalid protocol {proto_text:?}, skipped"
-                ));
-                continue;
-            };
-            let Some(port) = p
-                .port
-                .and_then(|v| u16::try_from(v).ok())
-                .filter(|v| *v != 0)
-            else {
-                warn(format!(
-                    "port {port_name:?} has invalid number {:?}, skipped",
-                    p.port
-                ));
+            let Some((port_name, protocol, port)) = endpoint_port(p, &mut warn) else {
                 continue;
             };
             map.entry((port_name, protocol))
@@ -540,6 +524,34 @@ fn parse_endpoints(
         }
     }
     map
+}
+
+/// One port of an Endpoints subset or an EndpointSlice: (name, protocol, number), or `None`
+/// after a warning when the protocol or number is invalid.
+fn endpoint_port(
+    p: &EndpointPort<'_>,
+    warn: &mut impl FnMut(String),
+) -> Option<(String, Protocol, u16)> {
+    let port_name = p.name.as_deref().unwrap_or("").to_string();
+    let proto_text = p.protocol.as_deref().unwrap_or("TCP");
+    let Some(protocol) = Protocol::parse(proto_text) else {
+        warn(format!(
+            "port {port_name:?} has invalid protocol {proto_text:?}, skipped"
+        ));
+        return None;
+    };
+    let Some(port) = p
+        .port
+        .and_then(|v| u16::try_from(v).ok())
+        .filter(|v| *v != 0)
+    else {
+        warn(format!(
+            "port {port_name:?} has invalid number {:?}, skipped",
+            p.port
+        ));
+        return None;
+    };
+    Some((port_name, protocol, port))
 }
 
 /// A Service's slice endpoints by (port name, protocol), ready ones apart from the
@@ -593,23 +605,7 @@ fn parse_slice(
         Some(Err(e)) => return warn(format!("invalid ports, ignored: {e}")),
     };
     for p in ports {
-        let port_name = p.name.as_deref().unwrap_or("").to_string();
-        let proto_text = p.protocol.as_deref().unwrap_or("TCP");
-        let Some(protocol) = Protocol::parse(proto_text) else {
-            warn(format!(
-                "port {port_name:?} has invalid protocol {proto_text:?}, skipped"
-            ));
-            continue;
-        };
-        let Some(port) = p
-            .port
-            .and_then(|v| u16::try_from(v).ok())
-            .filter(|v| *v != 0)
-        else {
-            warn(format!(
-                "port {port_name:?} has invalid number {:?}, skipped",
-                p.port
-            ));
+        let Some((port_name, protocol, port)) = endpoint_port(p, &mut warn) else {
             continue;
         };
         for e in endpoints {
