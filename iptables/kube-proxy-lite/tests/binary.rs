@@ -284,13 +284,19 @@ fn binary_dry_run_changes_nothing_and_once_exits() {
     );
     assert!(ns.try_exec(&["iptables", "-t", "nat", "-S", "KUBE-SERVICES"]));
 
-    // --api-server is refused with a clear message.
+    // A bad bind flag stops startup naming it, before any listener or API connection.
     let out = Command::new(BIN)
-        .args(["--api-server", "https://127.0.0.1:6443"])
+        .args([
+            "--healthz-bind-address",
+            "nowhere",
+            "--kubeconfig",
+            "/nonexistent",
+        ])
         .output()
-        .expect("api server");
+        .expect("bad flag");
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("API server does not exist yet"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--healthz-bind-address \"nowhere\""), "{err}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
