@@ -37,9 +37,9 @@ pub struct KubeOptions {
     pub continue_when_cache_not_ready: bool,
 }
 
-/// How long the node cache may take to sync before startup fails (upstream: 30 s? no: it polls
-/// for the informer's sync with this budget).
-const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the node cache may take to sync before startup fails (unless
+/// `CONT_WHEN_CACHE_NOT_READY=true`), upstream's `nodeControllerSyncTimeout`.
+const CACHE_SYNC_TIMEOUT: Duration = Duration::from_secs(600);
 /// Annotation patches are retried every 3 s for 30 s, as upstream's.
 const PATCH_RETRY: Duration = Duration::from_secs(3);
 const PATCH_BUDGET: Duration = Duration::from_secs(30);
