@@ -12,12 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use futures::StreamExt;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Client;
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
@@ -58,37 +56,13 @@ pub fn env_options() -> anyhow::Result<bool> {
     Ok(std::env::var("CONT_WHEN_CACHE_NOT_READY").as_deref() == Ok("true"))
 }
 
-/// A client from `--kubeconfig-file`, else the in-cluster service account (token, CA and
-/// `KUBERNETES_SERVICE_HOST`/`_PORT`), else the usual kubeconfig lookup; `--kube-api-url`
-/// replaces the server URL of whichever was found.
+/// A client from `--kubeconfig-file` and/or `--kube-api-url`, else in-cluster.
 pub async fn client(o: &KubeOptions) -> anyhow::Result<Client> {
-    let mut cfg = match &o.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("--kubeconfig-file {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("--kubeconfig-file {}", path.display()))?
-        }
-        None => match kube::Config::incluster() {
-            Ok(c) => c,
-            Err(in_cluster) => match &o.api_url {
-                Some(url) => kube::Config::new(
-                    url.parse()
-                        .with_context(|| format!("--kube-api-url {url:?}: not a URL"))?,
-                ),
-                None => kube::Config::infer().await.with_context(|| {
-                    format!("no --kubeconfig-file or --kube-api-url, and not in a cluster ({in_cluster})")
-                })?,
-            },
-        },
+    let flags = flannel_kubeclient::Flags {
+        kubeconfig: "--kubeconfig-file",
+        server: "--kube-api-url",
     };
-    if let Some(url) = &o.api_url {
-        cfg.cluster_url = url
-            .parse()
-            .with_context(|| format!("--kube-api-url {url:?}: not a URL"))?;
-    }
-    Client::try_from(cfg).context("building the Kubernetes client")
+    Ok(flannel_kubeclient::client(o.kubeconfig.as_deref(), o.api_url.as_deref(), flags).await?)
 }
 
 /// Our node's name: `NODE_NAME`, else the `spec.nodeName` of the pod `POD_NAMESPACE/POD_NAME`.
@@ -132,22 +106,16 @@ impl KubeManager {
     ) -> anyhow::Result<KubeManager> {
         let ann = Annotations::new(&o.annotation_prefix)?;
         let nodes: Api<Node> = Api::all(client);
-        let (store, writer) = reflector::store();
         let changed = Arc::new(Notify::new());
         let signal = changed.clone();
-        let stream = reflector::reflector(
-            writer,
-            watcher(nodes.clone(), watcher::Config::default()).default_backoff(),
+        let store = flannel_kubeclient::follow(
+            &tokio::runtime::Handle::current(),
+            nodes.clone(),
+            move |ev| match ev {
+                Ok(_) => signal.notify_one(),
+                Err(e) => warn!("node watch: {e}; retrying (routes are kept)"),
+            },
         );
-        tokio::spawn(async move {
-            let mut stream = std::pin::pin!(stream);
-            while let Some(ev) = stream.next().await {
-                match ev {
-                    Ok(_) => signal.notify_one(),
-                    Err(e) => warn!("node watch: {e}; retrying (routes are kept)"),
-                }
-            }
-        });
         info!("waiting for the node cache to sync");
         match tokio::time::timeout(CACHE_SYNC_TIMEOUT, store.wait_until_ready()).await {
             Ok(Ok(())) => info!(nodes = store.len(), "node cache synced"),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use ipnet::Ipv4Net;
 use kube::Client;
 
@@ -67,27 +67,13 @@ pub fn enabled_controllers(list: &[String]) -> anyhow::Result<Vec<&'static str>>
     Ok(on)
 }
 
-/// A kube-rs client from `--kubeconfig` (else in-cluster or the usual lookup), `--master`
-/// overriding the server.
+/// A kube-rs client from `--kubeconfig` and/or `--master`, else in-cluster.
 pub async fn client(a: &ControllerManagerArgs) -> anyhow::Result<Client> {
-    let mut cfg = match &a.kubeconfig {
-        Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(p)
-                .with_context(|| format!("--kubeconfig {}", p.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("--kubeconfig {}", p.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .context("no --kubeconfig and no in-cluster configuration")?,
+    let flags = flannel_kubeclient::Flags {
+        kubeconfig: "--kubeconfig",
+        server: "--master",
     };
-    if let Some(m) = &a.master {
-        cfg.cluster_url = m
-            .parse()
-            .with_context(|| format!("--master {m:?}: not a URL"))?;
-    }
-    Client::try_from(cfg).context("building the Kubernetes client")
+    Ok(flannel_kubeclient::client(a.kubeconfig.as_deref(), a.master.as_deref(), flags).await?)
 }
 
 #[cfg(test)]

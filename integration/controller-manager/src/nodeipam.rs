@@ -9,12 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Client;
 use serde_json::json;
 use tokio::sync::Notify;
@@ -107,22 +105,16 @@ pub fn cidr_patch(c: Ipv4Net) -> serde_json::Value {
 /// Runs the controller until its watch ends (never, normally).
 pub async fn run(client: Client, set: CidrSet) -> anyhow::Result<()> {
     let nodes: Api<Node> = Api::all(client);
-    let (store, writer): (Store<Node>, _) = reflector::store();
     let changed = Arc::new(Notify::new());
     let signal = changed.clone();
-    let stream = reflector::reflector(
-        writer,
-        watcher(nodes.clone(), watcher::Config::default()).default_backoff(),
+    let store: Store<Node> = flannel_kubeclient::follow(
+        &tokio::runtime::Handle::current(),
+        nodes.clone(),
+        move |ev| match ev {
+            Ok(_) => signal.notify_one(),
+            Err(e) => warn!("node watch: {e}; retrying"),
+        },
     );
-    tokio::spawn(async move {
-        let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(_) => signal.notify_one(),
-                Err(e) => warn!("node watch: {e}; retrying"),
-            }
-        }
-    });
     store.wait_until_ready().await?;
     info!(nodes = store.len(), "node cache synced");
     let mut pending: BTreeMap<String, Ipv4Net> = BTreeMap::new();

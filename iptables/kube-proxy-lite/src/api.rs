@@ -6,11 +6,10 @@
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use serde::Serialize;
 
@@ -47,7 +46,8 @@ pub struct ApiSource {
     what: String,
 }
 
-/// Follows one kind into a store, bumping the signal on every event.
+/// Follows one kind into a store, bumping the signal on every event (`ready` on the end of
+/// each list).
 fn follow<K>(
     rt: &tokio::runtime::Handle,
     api: Api<K>,
@@ -63,24 +63,13 @@ where
         + Sync
         + 'static,
 {
-    let (store, writer) = reflector::store();
     let kind = K::kind(&()).to_string();
-    rt.spawn(async move {
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, watcher::Config::default()).default_backoff(),
-        );
-        let mut stream = std::pin::pin!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::InitDone) => signal.bump(ready),
-                Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
-                Ok(_) => signal.bump(|_| {}),
-                Err(e) => tracing::warn!("{kind} watch: {e}; retrying (rules are kept)"),
-            }
-        }
-    });
-    store
+    flannel_kubeclient::follow(rt, api, move |ev| match ev {
+        Ok(watcher::Event::InitDone) => signal.bump(ready),
+        Ok(watcher::Event::Init) | Ok(watcher::Event::InitApply(_)) => {}
+        Ok(_) => signal.bump(|_| {}),
+        Err(e) => tracing::warn!("{kind} watch: {e}; retrying (rules are kept)"),
+    })
 }
 
 impl ApiSource {

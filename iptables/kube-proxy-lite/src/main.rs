@@ -112,33 +112,13 @@ fn bind_address(flag: &str, v: &str) -> Result<Option<std::net::SocketAddr>> {
         .with_context(|| format!("--{flag} {v:?}: expected IP:PORT, e.g. 0.0.0.0:10256"))
 }
 
-/// A kube-rs client as kube-proxy builds one from `--kubeconfig`/`--master`.
+/// A kube-rs client from `--kubeconfig` and/or `--master`, else in-cluster, as kube-proxy's.
 async fn client(cli: &Cli) -> Result<kube::Client> {
-    let mut cfg = match &cli.kubeconfig {
-        Some(p) => {
-            let kc = kube::config::Kubeconfig::read_from(p)
-                .with_context(|| format!("--kubeconfig {}", p.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("--kubeconfig {}", p.display()))?
-        }
-        None => match (&cli.master, kube::Config::incluster()) {
-            (_, Ok(c)) => c,
-            (Some(m), Err(_)) => kube::Config::new(
-                m.parse()
-                    .with_context(|| format!("--master {m:?}: not a URL"))?,
-            ),
-            (None, Err(_)) => kube::Config::infer()
-                .await
-                .context("no --services, --kubeconfig or --master, and not in a cluster")?,
-        },
+    let flags = flannel_kubeclient::Flags {
+        kubeconfig: "--kubeconfig",
+        server: "--master",
     };
-    if let Some(m) = &cli.master {
-        cfg.cluster_url = m
-            .parse()
-            .with_context(|| format!("--master {m:?}: not a URL"))?;
-    }
-    kube::Client::try_from(cfg).context("building the Kubernetes client")
+    Ok(flannel_kubeclient::client(cli.kubeconfig.as_deref(), cli.master.as_deref(), flags).await?)
 }
 
 fn run(cli: Cli) -> Result<()> {
