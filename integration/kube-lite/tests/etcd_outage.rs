@@ -14,9 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use flannel_integration::ApiServerOptions;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
@@ -65,20 +64,9 @@ fn check_unavailable(c: &Cluster, r: &raw::Raw) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn etcd_outage_fails_cleanly_and_recovers() {
-    let mut c = tokio::task::block_in_place(|| {
-        Cluster::start(ApiServerOptions {
-            compaction_interval: "0".into(),
-            ..ApiServerOptions::default()
-        })
-    })
-    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let mut c = Cluster::start_private();
     let client = c.client().await;
-    let nss: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))
-        .expect("a valid Namespace literal");
-    if let Err(e) = nss.create(&PostParams::default(), &ns).await {
-        c.fail(&format!("creating namespace {NS}: {e}"));
-    }
+    c.create_namespace(&client, NS).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
     for i in 0..5 {
         api.create(&PostParams::default(), &cm(&format!("before-{i}")))
@@ -366,20 +354,9 @@ impl Drop for Resume {
 /// fails. After SIGCONT everything works again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hung_etcd_answers_within_the_call_timeout() {
-    let mut c = tokio::task::block_in_place(|| {
-        Cluster::start(ApiServerOptions {
-            compaction_interval: "0".into(),
-            ..ApiServerOptions::default()
-        })
-    })
-    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let mut c = Cluster::start_private();
     let client = c.client().await;
-    let nss: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "hung"}}))
-        .expect("a valid Namespace literal");
-    if let Err(e) = nss.create(&PostParams::default(), &ns).await {
-        c.fail(&format!("creating namespace hung: {e}"));
-    }
+    c.create_namespace(&client, "hung").await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), "hung");
     let x = api
         .create(&PostParams::default(), &cm("x"))

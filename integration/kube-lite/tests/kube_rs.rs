@@ -19,7 +19,7 @@ use kube::api::{
     DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use kube::runtime::{reflector, watcher, WatchStreamExt};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 
 fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {
@@ -30,18 +30,6 @@ fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {
         "data": data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
     }))
     .expect("a valid ConfigMap literal")
-}
-
-async fn namespace(c: &Cluster, client: &Client, name: &str) -> String {
-    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    let ns = serde_json::from_value(
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
-    )
-    .expect("a valid Namespace literal");
-    if let Err(e) = api.create(&PostParams::default(), &ns).await {
-        c.fail(&format!("creating namespace {name}: {e}"));
-    }
-    name.to_string()
 }
 
 /// The Status of a failed call, or a test failure naming what was expected.
@@ -62,7 +50,7 @@ fn status_of<T: std::fmt::Debug>(
 async fn stale_update_is_a_conflict() {
     let c = Cluster::shared();
     let client = c.client().await;
-    let ns = namespace(&c, &client, "t-conflict").await;
+    let ns = c.create_namespace(&client, "t-conflict").await;
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
     let created = api
         .create(&PostParams::default(), &cm("x", &[("k", "1")]))
@@ -203,7 +191,7 @@ async fn stale_update_is_a_conflict() {
 async fn server_side_apply_creates_then_updates() {
     let c = Cluster::shared();
     let client = c.client().await;
-    let ns = namespace(&c, &client, "t-ssa").await;
+    let ns = c.create_namespace(&client, "t-ssa").await;
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
     let pp = PatchParams::apply("test-manager").force();
     let applied = api
@@ -261,7 +249,7 @@ async fn server_side_apply_creates_then_updates() {
 async fn list_pages_and_watch_events() {
     let c = Cluster::shared();
     let client = c.client().await;
-    let ns = namespace(&c, &client, "t-list").await;
+    let ns = c.create_namespace(&client, "t-list").await;
     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
     for i in 0..5 {
         api.create(
@@ -416,7 +404,7 @@ fn svc(name: &str, spec: serde_json::Value) -> Service {
 async fn concurrent_cluster_ip_and_node_port_allocation() {
     let c = Cluster::shared();
     let client = c.client().await;
-    let ns = namespace(&c, &client, "t-alloc").await;
+    let ns = c.create_namespace(&client, "t-alloc").await;
     let api: Api<Service> = Api::namespaced(client, &ns);
     let range: ipnet_lite::Net = ipnet_lite::Net::new(Ipv4Addr::new(10, 96, 0, 0), 12);
 

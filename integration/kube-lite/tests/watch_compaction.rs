@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::Cluster;
-use flannel_integration::ApiServerOptions;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::{Api, ResourceExt};
@@ -51,20 +50,9 @@ fn logged(log: &Log) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watcher_relists_after_compaction() {
-    let mut c = tokio::task::block_in_place(|| {
-        Cluster::start(ApiServerOptions {
-            compaction_interval: "0".into(),
-            ..ApiServerOptions::default()
-        })
-    })
-    .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"));
+    let mut c = Cluster::start_private();
     let client = c.client().await;
-    let nss: Api<Namespace> = Api::all(client.clone());
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": NS}}))
-        .expect("a valid Namespace literal");
-    if let Err(e) = nss.create(&PostParams::default(), &ns).await {
-        c.fail(&format!("creating namespace {NS}: {e}"));
-    }
+    c.create_namespace(&client, NS).await;
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), NS);
     let mut first_rv = 0i64;
     for (i, name) in ["a", "b", "c"].iter().enumerate() {

@@ -315,6 +315,29 @@ impl Cluster {
         cfg
     }
 
+    /// A cluster of its own with compaction off, for a tokio test that stops etcd or the
+    /// server (started off the runtime's worker; a start failure fails the test).
+    pub fn start_private() -> Cluster {
+        tokio::task::block_in_place(|| {
+            Cluster::start(ApiServerOptions {
+                compaction_interval: "0".into(),
+                ..ApiServerOptions::default()
+            })
+        })
+        .unwrap_or_else(|e| panic!("starting the cluster: {e:#}"))
+    }
+
+    /// Creates the Namespace `name` through `client`; returns the name.
+    pub async fn create_namespace(&self, client: &Client, name: &str) -> String {
+        let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client.clone());
+        let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .expect("a valid Namespace literal");
+        if let Err(e) = api.create(&kube::api::PostParams::default(), &ns).await {
+            self.fail(&format!("creating namespace {name}: {e}"));
+        }
+        name.to_string()
+    }
+
     /// A kube-rs client with the admin client certificate.
     pub async fn client(&self) -> Client {
         self.client_from(self.config(None).await)
